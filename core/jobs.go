@@ -1,0 +1,270 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// A job is a unit of background work recorded in the store (the outbox).
+// The store is the truth: a job exists before anything is enqueued, Redis
+// only carries its ID, and a job is done only when the store says so. The
+// relay enqueues pending jobs with a task ID derived from the job ID, so
+// re-enqueueing is harmless, and the sweeper re-drives jobs whose tasks
+// were lost (a flushed Redis, a killed worker).
+
+// JobState is where a job is in its life.
+type JobState string
+
+const (
+	JobPending  JobState = "pending"  // written, not yet handed to the queue
+	JobEnqueued JobState = "enqueued" // handed to the queue, not yet done
+	JobDone     JobState = "done"
+	JobFailed   JobState = "failed" // permanently failed or out of retries
+)
+
+// JobKindDispatch is the job every event gets: fan the event out to its
+// consumers (push, wallet sync, webhooks) as jobs of their own.
+const JobKindDispatch = "event.dispatch"
+
+// Job is one row of the outbox.
+type Job struct {
+	ID          int64  `json:"id"`
+	WorkspaceID string `json:"workspaceId"`
+	Kind        string `json:"kind"`
+	// Key makes a job unique per kind: a second job with the same kind and
+	// key is not created (fan-out is idempotent).
+	Key        string          `json:"key"`
+	Payload    json.RawMessage `json:"payload,omitempty"`
+	State      JobState        `json:"state"`
+	Attempts   int             `json:"attempts"`
+	LastError  string          `json:"lastError,omitempty"`
+	CreatedAt  time.Time       `json:"createdAt"`
+	EnqueuedAt *time.Time      `json:"enqueuedAt,omitempty"`
+	DoneAt     *time.Time      `json:"doneAt,omitempty"`
+}
+
+// DispatchJobFor is the dispatch job the store writes with an event.
+func DispatchJobFor(ev Event) Job {
+	return Job{WorkspaceID: ev.WorkspaceID, Kind: JobKindDispatch, Key: ev.ID, State: JobPending, CreatedAt: ev.OccurredAt}
+}
+
+// JobStore is the outbox as the relay, sweeper and runner see it.
+type JobStore interface {
+	// PendingJobs returns up to limit jobs in state pending, oldest first.
+	PendingJobs(ctx context.Context, limit int) ([]Job, error)
+	// StaleJobs returns up to limit enqueued jobs last enqueued before t.
+	StaleJobs(ctx context.Context, enqueuedBefore time.Time, limit int) ([]Job, error)
+	// MarkJobsEnqueued moves pending or enqueued jobs to enqueued at t;
+	// done and failed jobs are left alone.
+	MarkJobsEnqueued(ctx context.Context, ids []int64, at time.Time) error
+	Job(ctx context.Context, id int64) (Job, error)
+	// StartJob counts an attempt; a done or failed job answers ErrJobDone.
+	StartJob(ctx context.Context, id int64) (Job, error)
+	// CompleteJob marks the job done and inserts its children (skipping
+	// any whose kind and key exist) in one transaction. Only one caller
+	// completes a job; every other gets ErrJobDone and nothing changes.
+	CompleteJob(ctx context.Context, id int64, children []Job, at time.Time) error
+	// FailJob records the last error; final moves the job to failed.
+	FailJob(ctx context.Context, id int64, msg string, final bool, at time.Time) error
+}
+
+// JobHandler does the work of one kind of job and returns the jobs it
+// fans out to. It must be safe to run more than once for the same job:
+// the queue delivers at least once.
+type JobHandler interface {
+	HandleJob(ctx context.Context, j Job) ([]Job, error)
+}
+
+// JobHandlerFunc adapts a function to JobHandler.
+type JobHandlerFunc func(ctx context.Context, j Job) ([]Job, error)
+
+// HandleJob calls f.
+func (f JobHandlerFunc) HandleJob(ctx context.Context, j Job) ([]Job, error) { return f(ctx, j) }
+
+// JobRunner runs jobs by ID on a worker.
+type JobRunner struct {
+	store    JobStore
+	handlers map[string]JobHandler
+	now      func() time.Time
+	// OnDuplicate, if set, is told of a delivery of an already-done job.
+	OnDuplicate func(kind string)
+}
+
+// NewJobRunner returns a runner over store with no handlers.
+func NewJobRunner(store JobStore) *JobRunner {
+	return &JobRunner{store: store, handlers: map[string]JobHandler{}, now: time.Now}
+}
+
+// Handle registers h for jobs of kind.
+func (r *JobRunner) Handle(kind string, h JobHandler) { r.handlers[kind] = h }
+
+// Kinds lists the registered job kinds.
+func (r *JobRunner) Kinds() []string {
+	out := make([]string, 0, len(r.handlers))
+	for k := range r.handlers {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Run does job id once. A job that is already done returns nil: the
+// delivery was a duplicate and has no effect.
+func (r *JobRunner) Run(ctx context.Context, id int64) error {
+	j, err := r.store.StartJob(ctx, id)
+	if errors.Is(err, ErrJobDone) {
+		r.duplicate(j.Kind)
+		return nil
+	}
+	if errors.Is(err, ErrNotFound) {
+		return Permanent(fmt.Errorf("job %d: %w", id, err))
+	}
+	if err != nil {
+		return fmt.Errorf("starting job %d: %w", id, err)
+	}
+	h, ok := r.handlers[j.Kind]
+	if !ok {
+		return Permanent(fmt.Errorf("job %d: no handler for kind %q", id, j.Kind))
+	}
+	children, err := h.HandleJob(ctx, j)
+	if err != nil {
+		return fmt.Errorf("running %s job %d: %w", j.Kind, id, err)
+	}
+	if err := r.store.CompleteJob(ctx, id, children, r.now()); err != nil {
+		if errors.Is(err, ErrJobDone) {
+			r.duplicate(j.Kind)
+			return nil
+		}
+		return fmt.Errorf("completing %s job %d: %w", j.Kind, id, err)
+	}
+	return nil
+}
+
+// Fail records err against job id; final when no retry will follow.
+func (r *JobRunner) Fail(ctx context.Context, id int64, err error, final bool) error {
+	return r.store.FailJob(ctx, id, err.Error(), final, r.now())
+}
+
+func (r *JobRunner) duplicate(kind string) {
+	if r.OnDuplicate != nil {
+		r.OnDuplicate(kind)
+	}
+}
+
+// EventConsumer turns an event into the jobs that act on it (an APNs push,
+// a Google sync, one delivery per webhook subscription). Jobs need only
+// Kind, Key and Payload; the dispatcher fills in the rest.
+type EventConsumer interface {
+	JobsFor(ctx context.Context, ev Event) ([]Job, error)
+}
+
+// Dispatcher is the handler of dispatch jobs.
+type Dispatcher struct {
+	events    EventStore
+	consumers []EventConsumer
+}
+
+// NewDispatcher returns a dispatcher reading events from store.
+func NewDispatcher(events EventStore, consumers ...EventConsumer) *Dispatcher {
+	return &Dispatcher{events: events, consumers: consumers}
+}
+
+// HandleJob fans the job's event out to every consumer.
+func (d *Dispatcher) HandleJob(ctx context.Context, j Job) ([]Job, error) {
+	ev, err := d.events.Event(ctx, j.WorkspaceID, j.Key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Permanent(fmt.Errorf("event %s: %w", j.Key, err))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading event %s: %w", j.Key, err)
+	}
+	var out []Job
+	for _, c := range d.consumers {
+		jobs, err := c.JobsFor(ctx, ev)
+		if err != nil {
+			return nil, fmt.Errorf("fanning out event %s: %w", ev.ID, err)
+		}
+		for _, cj := range jobs {
+			cj.WorkspaceID = ev.WorkspaceID
+			cj.State = JobPending
+			cj.CreatedAt = ev.OccurredAt
+			out = append(out, cj)
+		}
+	}
+	return out, nil
+}
+
+// Enqueuer hands a job to the queue. Enqueueing a job whose task is still
+// known to the queue must succeed without a second task.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, j Job) error
+}
+
+// Relay moves pending jobs to the queue and re-drives lost ones.
+type Relay struct {
+	Store    JobStore
+	Queue    Enqueuer
+	Batch    int
+	StaleAge time.Duration
+	Now      func() time.Time
+}
+
+// RelayPending enqueues up to Batch pending jobs; it returns how many.
+func (r *Relay) RelayPending(ctx context.Context) (int, error) {
+	jobs, err := r.Store.PendingJobs(ctx, r.batch())
+	if err != nil {
+		return 0, fmt.Errorf("reading pending jobs: %w", err)
+	}
+	return r.enqueue(ctx, jobs)
+}
+
+// Sweep re-enqueues up to Batch jobs enqueued more than StaleAge ago and
+// still not done: their task may have been lost with Redis or a worker.
+// The task ID is the job's, so a task still alive in the queue is not
+// duplicated.
+func (r *Relay) Sweep(ctx context.Context) (int, error) {
+	jobs, err := r.Store.StaleJobs(ctx, r.now().Add(-r.StaleAge), r.batch())
+	if err != nil {
+		return 0, fmt.Errorf("reading stale jobs: %w", err)
+	}
+	return r.enqueue(ctx, jobs)
+}
+
+func (r *Relay) enqueue(ctx context.Context, jobs []Job) (int, error) {
+	if len(jobs) == 0 {
+		return 0, nil
+	}
+	ids := make([]int64, 0, len(jobs))
+	var firstErr error
+	for _, j := range jobs {
+		if err := r.Queue.Enqueue(ctx, j); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("enqueueing job %d: %w", j.ID, err)
+			}
+			continue
+		}
+		ids = append(ids, j.ID)
+	}
+	if len(ids) > 0 {
+		if err := r.Store.MarkJobsEnqueued(ctx, ids, r.now()); err != nil {
+			return 0, fmt.Errorf("marking jobs enqueued: %w", err)
+		}
+	}
+	return len(ids), firstErr
+}
+
+func (r *Relay) batch() int {
+	if r.Batch <= 0 {
+		return 500
+	}
+	return r.Batch
+}
+
+func (r *Relay) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
