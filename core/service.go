@@ -23,7 +23,9 @@ type Service struct {
 
 // NewService returns a service over store.
 func NewService(store Store) *Service {
-	return &Service{store: store, now: func() time.Time { return time.Now().UTC() }}
+	// Microseconds: what both stores keep, so what a write returns equals
+	// what a later read gives.
+	return &Service{store: store, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 }
 
 // Limits on pass input.

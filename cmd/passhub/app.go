@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/passhub/passhub/adapters/httpapi"
+	"github.com/passhub/passhub/adapters/postgres"
+	"github.com/passhub/passhub/adapters/queue"
+	"github.com/passhub/passhub/adapters/secretbox"
+	"github.com/passhub/passhub/adapters/sqlite"
+	"github.com/passhub/passhub/core"
+)
+
+// store is everything passhub needs of its database.
+type store interface {
+	core.Store
+	core.JobStore
+	core.IdempotencyStore
+	core.Pinger
+}
+
+// app is what every subcommand shares: logger, store, service.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	store   store
+	close   func()
+	service *core.Service
+	box     *secretbox.Box
+	reg     *prometheus.Registry
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.slogLevel()}))
+}
+
+// openApp opens (and migrates) the store named by the config.
+func openApp(ctx context.Context, cfg Config, stderr io.Writer) (*app, error) {
+	log := newLogger(cfg, stderr)
+	key, err := cfg.loadMasterKey()
+	if err != nil {
+		return nil, err
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("loading master key: %w", err)
+	}
+	a := &app{cfg: cfg, log: log, box: box, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.DatabaseURL == "" {
+		if err := mkdirData(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		s, err := sqlite.Open(ctx, cfg.sqlitePath())
+		if err != nil {
+			return nil, fmt.Errorf("opening SQLite store %s: %w", cfg.sqlitePath(), err)
+		}
+		a.store, a.close = s, func() { _ = s.Close() }
+	} else {
+		s, err := postgres.Open(ctx, string(cfg.DatabaseURL), postgres.Options{Migrate: true})
+		if err != nil {
+			return nil, fmt.Errorf("opening PostgreSQL store: %w", err)
+		}
+		a.store, a.close = s, s.Close
+	}
+	a.service = core.NewService(a.store)
+	return a, nil
+}
+
+// bootstrap ensures there is a workspace to log in to: the bootstrap key's
+// workspace "default", or on a store without it a new one whose admin key
+// is printed once.
+func (a *app) bootstrap(ctx context.Context, stdout io.Writer) error {
+	if a.cfg.BootstrapKey != "" {
+		ws, err := a.service.EnsureWorkspaceKey(ctx, "default", string(a.cfg.BootstrapKey), core.RoleAdmin)
+		if err != nil {
+			return fmt.Errorf("applying PASSHUB_BOOTSTRAP_KEY: %w", err)
+		}
+		a.log.Info("bootstrap key active", "workspaceId", ws.ID)
+		return nil
+	}
+	_, err := a.store.WorkspaceByName(ctx, "default")
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, core.ErrNotFound) {
+		return fmt.Errorf("looking up workspace default: %w", err)
+	}
+	ws, secret, err := a.service.CreateWorkspace(ctx, "default", "")
+	if errors.Is(err, core.ErrConflict) {
+		return nil // another process made it first
+	}
+	if err != nil {
+		return err
+	}
+	// Printed, never logged: this is the only time the key is shown.
+	fmt.Fprintf(stdout, "\nCreated workspace \"default\" (%s).\nIts admin API key, shown only this once:\n\n    %s\n\n", ws.ID, secret)
+	return nil
+}
+
+// runServer runs serve, api, worker or migrate until ctx ends.
+func runServer(ctx context.Context, mode string, cfg Config, stdout, stderr io.Writer) error {
+	if mode == "migrate" && cfg.DatabaseURL != "" {
+		if err := postgres.Migrate(ctx, string(cfg.DatabaseURL)); err != nil {
+			return fmt.Errorf("migrating PostgreSQL: %w", err)
+		}
+		fmt.Fprintln(stdout, "migrations applied")
+		return nil
+	}
+	a, err := openApp(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if mode == "migrate" {
+		fmt.Fprintln(stdout, "migrations applied")
+		return nil
+	}
+	a.log.Info("starting passhub", "mode", mode, "version", versionString(), "config", cfg)
+
+	runAPI := mode == "serve" || mode == "api"
+	runWorker := mode == "serve" || mode == "worker"
+	readiness := map[string]core.Pinger{"store": a.store}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var notify func()
+
+	if runWorker {
+		w, err := a.startWorker(ctx, &wg, cancel)
+		if err != nil {
+			return err
+		}
+		defer w.stop()
+		readiness["redis"] = w.redis
+		notify = w.notify
+	}
+	if runAPI {
+		if err := a.bootstrap(ctx, stdout); err != nil {
+			return err
+		}
+		if err := a.startAPI(ctx, &wg, cancel, readiness, notify); err != nil {
+			return err
+		}
+	}
+	<-ctx.Done()
+	a.log.Info("stopping passhub", "reason", context.Cause(ctx))
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// startAPI serves HTTP until ctx ends, then drains in-flight requests.
+func (a *app) startAPI(ctx context.Context, wg *sync.WaitGroup, fail context.CancelCauseFunc, readiness map[string]core.Pinger, onCommit func()) error {
+	api, err := httpapi.New(httpapi.Config{
+		Service:      a.service,
+		Idempotency:  a.store,
+		Readiness:    readiness,
+		Logger:       a.log,
+		Registerer:   a.reg,
+		Gatherer:     a.reg,
+		MaxBodyBytes: a.cfg.MaxBodyBytes,
+		Version:      versionString(),
+		OnCommit:     onCommit,
+	})
+	if err != nil {
+		return fmt.Errorf("building API: %w", err)
+	}
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on PASSHUB_ADDR %s: %w", a.cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	a.log.Info("API listening", "addr", ln.Addr().String(), "publicURL", a.cfg.PublicURL)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fail(fmt.Errorf("serving HTTP: %w", err))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			a.log.Warn("HTTP shutdown incomplete", "err", err)
+		}
+	}()
+	return nil
+}
+
+func mkdirData(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating PASSHUB_DATA_DIR %s: %w", dir, err)
+	}
+	return nil
+}
+
+// worker is the running worker half: the queue, relay and sweeper.
+type worker struct {
+	redis  core.Pinger
+	notify func()
+	stop   func()
+}
+
+// startWorker starts Redis (embedded unless configured), the relay, the
+// sweeper, housekeeping and the task server.
+func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.CancelCauseFunc) (*worker, error) {
+	_ = queue.Enqueuer{}
+	return nil, errors.New("worker not wired yet")
+}

@@ -1,0 +1,115 @@
+// Command passhub is the integration hub: the REST API, the wallet
+// endpoints and the workers, in one binary with subcommands.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+var randRead = rand.Read
+
+const usage = `passhub — wallet passes from your customer data
+
+Usage:
+  passhub [serve] [flags]           API and workers in one process (the default)
+  passhub api [flags]               the HTTP API only
+  passhub worker [flags]            the workers only (relay, sweeper, tasks)
+  passhub migrate [flags]           apply database migrations and exit
+  passhub workspaces create NAME    create a workspace; prints {"workspaceId","apiKey"}
+  passhub version                   print the version
+
+Every flag has an environment variable (flags win); run "passhub serve -h".
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "passhub:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program with its inputs made explicit, so tests can
+// drive it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "serve", "api", "worker", "migrate":
+		cfg, rest, err := loadConfig(cmd, args, getenv, stderr)
+		if err != nil {
+			return err
+		}
+		if len(rest) > 0 {
+			return fmt.Errorf("%s: unexpected arguments %q", cmd, rest)
+		}
+		return runServer(ctx, cmd, cfg, stdout, stderr)
+	case "workspaces":
+		if len(args) == 0 || args[0] != "create" {
+			return errors.New("usage: passhub workspaces create NAME [flags]")
+		}
+		cfg, rest, err := loadConfig("workspaces create", args[1:], getenv, stderr)
+		if err != nil {
+			return err
+		}
+		if len(rest) != 1 {
+			return errors.New("usage: passhub workspaces create NAME [flags]")
+		}
+		return createWorkspace(ctx, cfg, rest[0], stdout, stderr)
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func versionString() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 && v == "dev" {
+				v += "+" + s.Value[:12]
+			}
+		}
+	}
+	return "passhub " + v
+}
+
+func createWorkspace(ctx context.Context, cfg Config, name string, stdout, stderr io.Writer) error {
+	a, err := openApp(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	ws, key, err := a.service.CreateWorkspace(ctx, name, "")
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]string{"workspaceId": ws.ID, "apiKey": key})
+}
