@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -227,9 +228,76 @@ type worker struct {
 	stop   func()
 }
 
-// startWorker starts Redis (embedded unless configured), the relay, the
-// sweeper, housekeeping and the task server.
+// startWorker starts Redis (embedded unless configured), the task
+// server, the relay and sweeper, and housekeeping. stop drains the task
+// server and closes what was opened, in that order.
 func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.CancelCauseFunc) (*worker, error) {
-	_ = queue.Enqueuer{}
-	return nil, errors.New("worker not wired yet")
+	var closers []func()
+	stop := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	var opt asynq.RedisConnOpt
+	if a.cfg.RedisURL == "" {
+		emb, err := queue.StartEmbedded(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("starting the in-process Redis: %w", err)
+		}
+		closers = append(closers, emb.Close)
+		opt = emb.RedisOpt()
+		a.log.Info("in-process Redis started (not durable; the store re-drives lost work)", "addr", emb.Addr())
+	} else {
+		o, err := queue.ParseRedisURL(string(a.cfg.RedisURL))
+		if err != nil {
+			return nil, fmt.Errorf("invalid PASSHUB_REDIS_URL: %w", err)
+		}
+		opt = o
+	}
+	routing := queue.Routing{}.WithDefaults()
+	enq, err := queue.NewEnqueuer(opt, queue.EnqueuerConfig{Routing: routing})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("connecting the enqueuer: %w", err)
+	}
+	closers = append(closers, func() { _ = enq.Close() })
+
+	runner := core.NewJobRunner(a.store)
+	runner.Handle(core.JobKindDispatch, core.NewDispatcher(a.store))
+	w, err := queue.NewWorker(queue.WorkerConfig{
+		Redis:           opt,
+		Runner:          runner,
+		Routing:         routing,
+		Concurrency:     a.cfg.WorkerConcurrency,
+		ShutdownTimeout: a.cfg.ShutdownTimeout,
+		Logger:          a.log,
+		Registerer:      a.reg,
+	})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("building the worker: %w", err)
+	}
+	if err := w.Start(); err != nil {
+		stop()
+		return nil, fmt.Errorf("starting the worker: %w", err)
+	}
+	closers = append(closers, w.Shutdown)
+
+	relayer, err := queue.NewRelayer(&core.Relay{Store: a.store, Queue: enq}, queue.RelayConfig{Logger: a.log, Registerer: a.reg})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("building the relay: %w", err)
+	}
+	wg.Go(func() {
+		if err := relayer.Run(ctx); err != nil && ctx.Err() == nil {
+			fail(fmt.Errorf("relay: %w", err))
+		}
+	})
+	wg.Go(func() {
+		err := queue.RunChores(ctx, a.log, queue.PurgeIdempotencyKeys(a.store, httpapi.IdempotencyTTL, a.log))
+		if err != nil && ctx.Err() == nil {
+			fail(fmt.Errorf("housekeeping: %w", err))
+		}
+	})
+	return &worker{redis: w, notify: relayer.Notify, stop: stop}, nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/passhub/passhub/adapters/postgres/pgtest"
+	"github.com/passhub/passhub/adapters/queue/redistest"
 )
 
 // buildBinary builds passhub once per test run.
@@ -231,5 +238,50 @@ func TestWorkspacesCreateAndVersion(t *testing.T) {
 	msg, err := bad.CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "PASSHUB_ADDR") {
 		t.Fatalf("invalid config: exit %v, output %q; want a failure naming PASSHUB_ADDR", err, msg)
+	}
+}
+
+// TestServeOnPostgresAndRedis runs the production shape: PostgreSQL, a real
+// Redis, a bootstrap key, and the dispatch job of a new pass done by the
+// worker half.
+func TestServeOnPostgresAndRedis(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	redisURL := redistest.URL(redistest.NewRedis(t))
+	masterKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	const boot = "phk_e2e_bootstrap_key_0123456789"
+	p, printed := startPasshub(t,
+		"PASSHUB_DATA_DIR="+t.TempDir(),
+		"PASSHUB_DATABASE_URL="+dsn,
+		"PASSHUB_REDIS_URL="+redisURL,
+		"PASSHUB_MASTER_KEY="+masterKey,
+		"PASSHUB_BOOTSTRAP_KEY="+boot,
+	)
+	if printed != "" {
+		t.Fatal("with a bootstrap key no key may be printed")
+	}
+	st, tpl := call(t, "POST", p.base+"/v1/templates", boot, `{"name":"Tickets","style":"eventTicket","organizationName":"Acme","description":"Acme ticket"}`)
+	if st != 201 {
+		t.Fatalf("create template: %d %v", st, tpl)
+	}
+	st, pass := call(t, "POST", p.base+"/v1/passes", boot, fmt.Sprintf(`{"templateId":%q,"externalId":"t-1","data":{"seat":"A1"}}`, tpl["id"]))
+	if st != 201 {
+		t.Fatalf("create pass: %d %v", st, pass)
+	}
+	db, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var state string
+		err := db.QueryRow(context.Background(), `SELECT state FROM jobs WHERE kind = 'event.dispatch' ORDER BY id LIMIT 1`).Scan(&state)
+		if err == nil && state == "done" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dispatch job not done after 20s (state %q, err %v)", state, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
