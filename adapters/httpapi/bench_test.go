@@ -9,11 +9,20 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/passhub/passhub/adapters/postgres"
+	"github.com/passhub/passhub/adapters/postgres/pgtest"
 	"github.com/passhub/passhub/core"
 )
 
 func BenchmarkCreatePassSQLite(b *testing.B) {
 	st := openSQLite(b)
+	benchmarkCreatePass(b, core.NewService(st), st)
+}
+
+func BenchmarkCreatePassPostgres(b *testing.B) {
+	st, err := postgres.Open(b.Context(), pgtest.NewDatabase(b), postgres.Options{})
+	must(b, err)
+	b.Cleanup(st.Close)
 	benchmarkCreatePass(b, core.NewService(st), st)
 }
 

@@ -1,0 +1,85 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/passhub/passhub/core"
+)
+
+const eventColumns = `seq, id, workspace_id, type, occurred_at, data`
+
+func scanEvent(row pgx.Row) (core.Event, error) {
+	var ev core.Event
+	var typ string
+	var data []byte
+	if err := row.Scan(&ev.Seq, &ev.ID, &ev.WorkspaceID, &typ, &ev.OccurredAt, &data); err != nil {
+		return core.Event{}, err
+	}
+	if err := json.Unmarshal(data, &ev.Data); err != nil {
+		return core.Event{}, fmt.Errorf("decoding event %s: %w", ev.ID, err)
+	}
+	ev.Type = core.EventType(typ)
+	ev.OccurredAt = ev.OccurredAt.UTC()
+	return ev, nil
+}
+
+// Event loads one event of the workspace.
+func (s *Store) Event(ctx context.Context, workspaceID, id string) (core.Event, error) {
+	ev, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE workspace_id = $1 AND id = $2`, workspaceID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return core.Event{}, fmt.Errorf("event %s: %w", id, core.ErrNotFound)
+	}
+	if err != nil {
+		return core.Event{}, fmt.Errorf("loading event %s: %w", id, err)
+	}
+	return ev, nil
+}
+
+// ListEvents pages the workspace's events newest first.
+func (s *Store) ListEvents(ctx context.Context, workspaceID string, q core.EventQuery) ([]core.Event, string, error) {
+	limit := pageLimit(q.Limit)
+	var args queryArgs
+	query := `SELECT ` + eventColumns + ` FROM events WHERE workspace_id = ` + args.add(workspaceID)
+	if q.Cursor != "" {
+		before, err := decodeSeqCursor(q.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		query += ` AND seq < ` + args.add(before)
+	}
+	if q.Type != "" {
+		query += ` AND type = ` + args.add(string(q.Type))
+	}
+	if !q.Since.IsZero() {
+		query += ` AND occurred_at >= ` + args.add(truncTime(q.Since))
+	}
+	query += ` ORDER BY seq DESC LIMIT ` + args.add(limit+1)
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing events: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Event
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("reading event: %w", err)
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("listing events: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = encodeCursor(strconv.FormatInt(out[limit-1].Seq, 10))
+	}
+	return out, next, nil
+}

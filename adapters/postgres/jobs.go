@@ -1,0 +1,189 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/passhub/passhub/core"
+)
+
+const jobColumns = `id, workspace_id, kind, key, payload, state, attempts, last_error, created_at, enqueued_at, done_at`
+
+const defaultJobLimit = 100
+
+func scanJob(row pgx.Row) (core.Job, error) {
+	var j core.Job
+	var payload []byte
+	var state string
+	if err := row.Scan(&j.ID, &j.WorkspaceID, &j.Kind, &j.Key, &payload, &state, &j.Attempts, &j.LastError, &j.CreatedAt, &j.EnqueuedAt, &j.DoneAt); err != nil {
+		return core.Job{}, err
+	}
+	if payload != nil {
+		j.Payload = payload
+	}
+	j.State = core.JobState(state)
+	j.CreatedAt = j.CreatedAt.UTC()
+	j.EnqueuedAt = utc(j.EnqueuedAt)
+	j.DoneAt = utc(j.DoneAt)
+	return j, nil
+}
+
+// insertJob writes a job unless one of its kind and key exists.
+func insertJob(ctx context.Context, tx pgx.Tx, j core.Job, at time.Time) error {
+	if j.State == "" {
+		j.State = core.JobPending
+	}
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = at
+	}
+	var payload []byte
+	if j.Payload != nil {
+		payload = j.Payload
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, key) DO NOTHING`,
+		j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), truncTime(j.CreatedAt)); err != nil {
+		return fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
+	}
+	return nil
+}
+
+func (s *Store) listJobs(ctx context.Context, query string, args ...any) ([]core.Job, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []core.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// PendingJobs returns up to limit pending jobs, oldest first.
+func (s *Store) PendingJobs(ctx context.Context, limit int) ([]core.Job, error) {
+	if limit <= 0 {
+		limit = defaultJobLimit
+	}
+	jobs, err := s.listJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = $1 ORDER BY id LIMIT $2`, string(core.JobPending), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing pending jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// StaleJobs returns up to limit jobs enqueued before t, oldest first.
+func (s *Store) StaleJobs(ctx context.Context, enqueuedBefore time.Time, limit int) ([]core.Job, error) {
+	if limit <= 0 {
+		limit = defaultJobLimit
+	}
+	jobs, err := s.listJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = $1 AND enqueued_at < $2 ORDER BY id LIMIT $3`,
+		string(core.JobEnqueued), truncTime(enqueuedBefore), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing stale jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// MarkJobsEnqueued moves pending or enqueued jobs to enqueued at t.
+func (s *Store) MarkJobsEnqueued(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE jobs SET state = $1, enqueued_at = $2 WHERE id = ANY($3) AND state IN ($4, $5)`,
+		string(core.JobEnqueued), truncTime(at), ids, string(core.JobPending), string(core.JobEnqueued)); err != nil {
+		return fmt.Errorf("marking jobs enqueued: %w", err)
+	}
+	return nil
+}
+
+// Job loads one job.
+func (s *Store) Job(ctx context.Context, id int64) (core.Job, error) {
+	return jobIn(ctx, s.pool, id)
+}
+
+func jobIn(ctx context.Context, q querier, id int64) (core.Job, error) {
+	j, err := scanJob(q.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return core.Job{}, fmt.Errorf("job %d: %w", id, core.ErrNotFound)
+	}
+	if err != nil {
+		return core.Job{}, fmt.Errorf("loading job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// StartJob counts an attempt on a job that is not finished.
+func (s *Store) StartJob(ctx context.Context, id int64) (core.Job, error) {
+	j, err := scanJob(s.pool.QueryRow(ctx, `UPDATE jobs SET attempts = attempts + 1 WHERE id = $1 AND state NOT IN ($2, $3) RETURNING `+jobColumns,
+		id, string(core.JobDone), string(core.JobFailed)))
+	if err == nil {
+		return j, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return core.Job{}, fmt.Errorf("starting job %d: %w", id, err)
+	}
+	// Finished or missing; finished jobs do not come back to life, so
+	// this second read cannot contradict the update.
+	j, err = jobIn(ctx, s.pool, id)
+	if err != nil {
+		return core.Job{}, err
+	}
+	return j, fmt.Errorf("job %d is %s: %w", id, j.State, core.ErrJobDone)
+}
+
+// CompleteJob marks a job done and inserts its children, once: the
+// conditional update is the compare-and-set, and a concurrent caller
+// blocks on the row lock, then finds the job done.
+func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, at time.Time) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = $1, done_at = $2 WHERE id = $3 AND state NOT IN ($1, $4)`,
+			string(core.JobDone), truncTime(at), id, string(core.JobFailed))
+		if err != nil {
+			return fmt.Errorf("completing job %d: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			if _, err := jobIn(ctx, tx, id); err != nil {
+				return err
+			}
+			return fmt.Errorf("job %d: %w", id, core.ErrJobDone)
+		}
+		for _, c := range children {
+			if err := insertJob(ctx, tx, c, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// FailJob records a failed attempt; final makes the job failed. A job
+// already done is left alone.
+func (s *Store) FailJob(ctx context.Context, id int64, msg string, final bool, at time.Time) error {
+	var tag interface{ RowsAffected() int64 }
+	var err error
+	if final {
+		tag, err = s.pool.Exec(ctx, `UPDATE jobs SET last_error = $1, state = $2, done_at = $3 WHERE id = $4 AND state <> $5`,
+			msg, string(core.JobFailed), truncTime(at), id, string(core.JobDone))
+	} else {
+		tag, err = s.pool.Exec(ctx, `UPDATE jobs SET last_error = $1 WHERE id = $2 AND state <> $3`, msg, id, string(core.JobDone))
+	}
+	if err != nil {
+		return fmt.Errorf("failing job %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		if _, err := jobIn(ctx, s.pool, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,278 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/passhub/passhub/core"
+)
+
+const passColumns = `id, workspace_id, template_id, external_id, data, lifecycle, version, auth_token, wallet_status,
+	apple_installed_at, google_installed_at, wallet_last_changed_at, wallet_last_event, created_at, updated_at`
+
+func scanPass(row pgx.Row) (core.Pass, error) {
+	var p core.Pass
+	var data []byte
+	var lifecycle, wallet, lastEvent string
+	if err := row.Scan(&p.ID, &p.WorkspaceID, &p.TemplateID, &p.ExternalID, &data, &lifecycle, &p.Version, &p.AuthToken, &wallet,
+		&p.AppleWalletInstalledAt, &p.GoogleWalletInstalledAt, &p.WalletLastChangedAt, &lastEvent, &p.CreatedAt, &p.UpdatedAt); err != nil {
+		return core.Pass{}, err
+	}
+	if err := json.Unmarshal(data, &p.Data); err != nil {
+		return core.Pass{}, fmt.Errorf("decoding data of pass %s: %w", p.ID, err)
+	}
+	if p.Data == nil {
+		p.Data = map[string]any{}
+	}
+	p.Lifecycle = core.Lifecycle(lifecycle)
+	p.WalletStatus = core.WalletStatus(wallet)
+	p.WalletLastEvent = core.EventType(lastEvent)
+	p.AppleWalletInstalledAt = utc(p.AppleWalletInstalledAt)
+	p.GoogleWalletInstalledAt = utc(p.GoogleWalletInstalledAt)
+	p.WalletLastChangedAt = utc(p.WalletLastChangedAt)
+	p.CreatedAt = p.CreatedAt.UTC()
+	p.UpdatedAt = p.UpdatedAt.UTC()
+	return p, nil
+}
+
+func encodeData(m map[string]any) (json.RawMessage, error) {
+	if m == nil {
+		return json.RawMessage("{}"), nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding pass data: %w", err)
+	}
+	return b, nil
+}
+
+// normPass is p as it reads back: times truncated, data never nil.
+func normPass(p core.Pass) core.Pass {
+	if p.Data == nil {
+		p.Data = map[string]any{}
+	}
+	p.AppleWalletInstalledAt = truncTimePtr(p.AppleWalletInstalledAt)
+	p.GoogleWalletInstalledAt = truncTimePtr(p.GoogleWalletInstalledAt)
+	p.WalletLastChangedAt = truncTimePtr(p.WalletLastChangedAt)
+	p.CreatedAt = truncTime(p.CreatedAt)
+	p.UpdatedAt = truncTime(p.UpdatedAt)
+	return p
+}
+
+// CreatePass stores a new pass, its events and their dispatch jobs in one
+// transaction.
+func (s *Store) CreatePass(ctx context.Context, p core.Pass, events []core.Event) error {
+	p = normPass(p)
+	data, err := encodeData(p.Data)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO passes (`+passColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID, data, string(p.Lifecycle), p.Version, p.AuthToken, string(p.WalletStatus),
+			p.AppleWalletInstalledAt, p.GoogleWalletInstalledAt, p.WalletLastChangedAt, string(p.WalletLastEvent), p.CreatedAt, p.UpdatedAt)
+		if c, ok := constraintViolation(err, codeUniqueViolation); ok {
+			if c == "passes_external_id_key" {
+				return &core.ConflictError{Field: "externalId", Reason: fmt.Sprintf("a pass of template %s with external ID %q already exists", p.TemplateID, p.ExternalID)}
+			}
+			return &core.ConflictError{Field: "id", Reason: "a pass with this ID already exists"}
+		}
+		if badText(err) {
+			return core.Invalid("data", "contains characters that cannot be stored (such as NUL)")
+		}
+		if err != nil {
+			return fmt.Errorf("inserting pass: %w", err)
+		}
+		return insertEvents(ctx, tx, events)
+	})
+}
+
+// insertEvents appends events and one pending dispatch job for each.
+func insertEvents(ctx context.Context, tx pgx.Tx, events []core.Event) error {
+	for _, ev := range events {
+		data, err := json.Marshal(normEventData(ev.Data))
+		if err != nil {
+			return fmt.Errorf("encoding event %s: %w", ev.ID, err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO events (id, workspace_id, pass_id, type, occurred_at, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+			ev.ID, ev.WorkspaceID, ev.Data.PassID, string(ev.Type), truncTime(ev.OccurredAt), json.RawMessage(data))
+		if badText(err) {
+			return core.Invalid("data", "contains characters that cannot be stored (such as NUL)")
+		}
+		if err != nil {
+			return fmt.Errorf("inserting event %s: %w", ev.ID, err)
+		}
+		if err := insertJob(ctx, tx, core.DispatchJobFor(ev), ev.OccurredAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// normEventData truncates the snapshot's times as the columns are.
+func normEventData(d core.EventData) core.EventData {
+	d.AppleWalletInstalledAt = truncTimePtr(d.AppleWalletInstalledAt)
+	d.GoogleWalletInstalledAt = truncTimePtr(d.GoogleWalletInstalledAt)
+	d.WalletLastChangedAt = truncTimePtr(d.WalletLastChangedAt)
+	return d
+}
+
+// Pass loads one pass of the workspace.
+func (s *Store) Pass(ctx context.Context, workspaceID, id string) (core.Pass, error) {
+	return passIn(ctx, s.pool, workspaceID, id, "")
+}
+
+func passIn(ctx context.Context, q querier, workspaceID, id, lock string) (core.Pass, error) {
+	p, err := scanPass(q.QueryRow(ctx, `SELECT `+passColumns+` FROM passes WHERE workspace_id = $1 AND id = $2 `+lock, workspaceID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return core.Pass{}, fmt.Errorf("pass %s: %w", id, core.ErrNotFound)
+	}
+	if err != nil {
+		return core.Pass{}, fmt.Errorf("loading pass %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// PassByExternalID loads the pass of a template with a source system's ID.
+func (s *Store) PassByExternalID(ctx context.Context, workspaceID, templateID, externalID string) (core.Pass, error) {
+	p, err := scanPass(s.pool.QueryRow(ctx, `SELECT `+passColumns+` FROM passes WHERE workspace_id = $1 AND template_id = $2 AND external_id = $3`,
+		workspaceID, templateID, externalID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return core.Pass{}, fmt.Errorf("pass with external ID %q: %w", externalID, core.ErrNotFound)
+	}
+	if badText(err) {
+		return core.Pass{}, fmt.Errorf("pass with external ID %q: %w", externalID, core.ErrNotFound)
+	}
+	if err != nil {
+		return core.Pass{}, fmt.Errorf("loading pass by external ID: %w", err)
+	}
+	return p, nil
+}
+
+// ListPasses pages the workspace's passes by ID with the query's filters.
+func (s *Store) ListPasses(ctx context.Context, workspaceID string, q core.PassQuery) ([]core.Pass, string, error) {
+	limit := pageLimit(q.Limit)
+	var args queryArgs
+	query := `SELECT ` + passColumns + ` FROM passes WHERE workspace_id = ` + args.add(workspaceID)
+	if q.Cursor != "" {
+		after, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		query += ` AND id > ` + args.add(after)
+	}
+	if q.TemplateID != "" {
+		query += ` AND template_id = ` + args.add(q.TemplateID)
+	}
+	if q.WalletStatus != "" {
+		query += ` AND wallet_status = ` + args.add(string(q.WalletStatus))
+	}
+	if q.Lifecycle != "" {
+		query += ` AND lifecycle = ` + args.add(string(q.Lifecycle))
+	}
+	if !q.UpdatedSince.IsZero() {
+		query += ` AND updated_at >= ` + args.add(truncTime(q.UpdatedSince))
+	}
+	query += ` ORDER BY id LIMIT ` + args.add(limit+1)
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing passes: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Pass
+	for rows.Next() {
+		p, err := scanPass(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("reading pass: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("listing passes: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = encodeCursor(out[limit-1].ID)
+	}
+	return out, next, nil
+}
+
+// UpdatePass changes a pass with its row locked (SELECT ... FOR UPDATE)
+// and appends fn's events with their jobs in the same transaction.
+func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(*core.Pass) ([]core.Event, error)) (core.Pass, error) {
+	var out core.Pass
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		before, err := passIn(ctx, tx, workspaceID, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		// fn gets its own copy of the data, so the comparison below is
+		// sound whatever fn does to the map.
+		p := before
+		p.Data, err = cloneData(before.Data)
+		if err != nil {
+			return err
+		}
+		events, err := fn(&p)
+		if err != nil {
+			return err
+		}
+		// Identity and creation never change.
+		p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID = before.ID, before.WorkspaceID, before.TemplateID, before.ExternalID
+		p.AuthToken, p.CreatedAt = before.AuthToken, before.CreatedAt
+		p = normPass(p)
+		data, err := encodeData(p.Data)
+		if err != nil {
+			return err
+		}
+		// Compare and return the data as it reads back (numbers float64).
+		p.Data = map[string]any{}
+		if err := json.Unmarshal(data, &p.Data); err != nil {
+			return fmt.Errorf("decoding pass data: %w", err)
+		}
+		if len(events) == 0 && reflect.DeepEqual(before, p) {
+			out = before
+			return nil
+		}
+		_, err = tx.Exec(ctx, `UPDATE passes SET data = $1, lifecycle = $2, version = $3, wallet_status = $4,
+			apple_installed_at = $5, google_installed_at = $6, wallet_last_changed_at = $7, wallet_last_event = $8, updated_at = $9
+			WHERE workspace_id = $10 AND id = $11`,
+			data, string(p.Lifecycle), p.Version, string(p.WalletStatus),
+			p.AppleWalletInstalledAt, p.GoogleWalletInstalledAt, p.WalletLastChangedAt,
+			string(p.WalletLastEvent), p.UpdatedAt, workspaceID, id)
+		if badText(err) {
+			return core.Invalid("data", "contains characters that cannot be stored (such as NUL)")
+		}
+		if err != nil {
+			return fmt.Errorf("updating pass %s: %w", id, err)
+		}
+		if err := insertEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		out = p
+		return nil
+	})
+	if err != nil {
+		return core.Pass{}, err
+	}
+	return out, nil
+}
+
+// cloneData deep-copies pass data through JSON, as it would read back.
+func cloneData(m map[string]any) (map[string]any, error) {
+	b, err := encodeData(m)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("copying pass data: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,310 @@
+// Package postgres is the production store: every core store port on
+// PostgreSQL through pgx and pgxpool. Pass changes, their events and the
+// events' dispatch jobs commit in one transaction; driver errors are
+// translated into core's domain errors here and nowhere else.
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/passhub/passhub/core"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Options tune the connection pool. Zero values take the defaults.
+type Options struct {
+	// MaxConns bounds the pool (default 10).
+	MaxConns int32
+	// MinConns are kept open even when idle (default 0).
+	MinConns int32
+	// MaxConnLifetime recycles connections (default 1h).
+	MaxConnLifetime time.Duration
+	// MaxConnIdleTime closes idle connections (default 30m).
+	MaxConnIdleTime time.Duration
+	// Migrate applies pending migrations before the pool opens.
+	Migrate bool
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxConns        = 10
+	DefaultMaxConnLifetime = time.Hour
+	DefaultMaxConnIdleTime = 30 * time.Minute
+)
+
+func (o Options) withDefaults() Options {
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxConnLifetime <= 0 {
+		o.MaxConnLifetime = DefaultMaxConnLifetime
+	}
+	if o.MaxConnIdleTime <= 0 {
+		o.MaxConnIdleTime = DefaultMaxConnIdleTime
+	}
+	return o
+}
+
+// Validate reports options that cannot work.
+func (o Options) Validate() error {
+	if o.MinConns < 0 || o.MaxConns < 0 {
+		return fmt.Errorf("postgres options: connection counts must not be negative")
+	}
+	if o.MaxConns > 0 && o.MinConns > o.MaxConns {
+		return fmt.Errorf("postgres options: MinConns %d exceeds MaxConns %d", o.MinConns, o.MaxConns)
+	}
+	return nil
+}
+
+// Store is the PostgreSQL store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var (
+	_ core.Store            = (*Store)(nil)
+	_ core.JobStore         = (*Store)(nil)
+	_ core.IdempotencyStore = (*Store)(nil)
+	_ core.Pinger           = (*Store)(nil)
+)
+
+// Open connects a pool to dsn. It migrates only when opts.Migrate is set:
+// in production the migrate command (or one designated instance) owns
+// the schema.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parsing postgres DSN: %w", err)
+	}
+	cfg.MaxConns = opts.MaxConns
+	cfg.MinConns = opts.MinConns
+	cfg.MaxConnLifetime = opts.MaxConnLifetime
+	cfg.MaxConnIdleTime = opts.MaxConnIdleTime
+	if opts.Migrate {
+		if err := Migrate(ctx, dsn); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening postgres pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to postgres: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close closes the pool, waiting for connections in use.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("pinging postgres: %w", err)
+	}
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("listing migrations: %w", err)
+	}
+	var out []migration
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a version number and '_'", base)
+		}
+		b, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("reading migration %s: %w", base, err)
+		}
+		out = append(out, migration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", out[i-1].name, out[i].name, out[i].version)
+		}
+	}
+	return out, nil
+}
+
+// MigrationsHash identifies the embedded migrations: it changes whenever
+// a migration is added or edited (pgtest names template databases by it).
+func MigrationsHash() string {
+	ms, err := migrations()
+	h := sha256.New()
+	if err != nil {
+		h.Write([]byte(err.Error()))
+	}
+	for _, m := range ms {
+		fmt.Fprintf(h, "%d\x00%s\x00%s\x00", m.version, m.name, m.sql)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// migrationLockKey is the pg_advisory_lock key that serialises migrations
+// of one database ("passhub" in ASCII).
+const migrationLockKey = 0x70617373687562
+
+// Migrate applies the embedded migrations not yet recorded in
+// schema_migrations, each in its own transaction. An advisory lock makes
+// concurrent starts wait for each other instead of racing.
+func Migrate(ctx context.Context, dsn string) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connecting to postgres to migrate: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLockKey)); err != nil {
+		return fmt.Errorf("taking migration lock: %w", err)
+	}
+	// Closing the session releases the lock too; unlock early anyway so a
+	// pooled connection would not keep it.
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrationLockKey))
+	}()
+
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`); err != nil {
+		return fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("reading schema_migrations: %w", err)
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return fmt.Errorf("reading schema_migrations: %w", err)
+	}
+	for _, v := range versions {
+		applied[int(v)] = true
+	}
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("applying migration %s: %w", m.name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+				return fmt.Errorf("recording migration %s: %w", m.name, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction and returns fn's error as it is, so
+// callers can match it with errors.Is and errors.As.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing transaction: %w", err)
+	}
+	return nil
+}
+
+// PostgreSQL error codes the store translates.
+const (
+	codeUniqueViolation           = "23505"
+	codeForeignKeyViolation       = "23503"
+	codeUntranslatableCharacter   = "22P05"
+	codeInvalidTextRepresentation = "22P02"
+	codeCharacterNotInRepertoire  = "22021"
+)
+
+// constraintViolation returns the name of the violated constraint when err
+// is a PostgreSQL error with code.
+func constraintViolation(err error, code string) (string, bool) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == code {
+		return pe.ConstraintName, true
+	}
+	return "", false
+}
+
+// badText reports values PostgreSQL refuses to store as text or jsonb
+// (NUL characters, invalid UTF-8): the client's input, not our failure.
+func badText(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case codeUntranslatableCharacter, codeInvalidTextRepresentation, codeCharacterNotInRepertoire:
+		return true
+	}
+	return false
+}
+
+func truncTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
+func truncTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := truncTime(*t)
+	return &v
+}
+
+// utc converts a timestamptz read back (pgx gives local time) to UTC.
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC()
+	return &v
+}

@@ -1,0 +1,84 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/passhub/passhub/adapters/postgres"
+	"github.com/passhub/passhub/adapters/postgres/pgtest"
+	"github.com/passhub/passhub/adapters/storetest"
+	"github.com/passhub/passhub/core"
+)
+
+func open(t *testing.T, dsn string, opts postgres.Options) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), dsn, opts)
+	if err != nil {
+		t.Fatalf("opening store: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		return open(t, pgtest.NewDatabase(t), postgres.Options{MaxConns: 8})
+	})
+}
+
+// Concurrent starts migrate once: the advisory lock serialises them and
+// the second finds the work done.
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewEmptyDatabase(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = postgres.Migrate(t.Context(), dsn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Migrate %d: %v", i, err)
+		}
+	}
+	s := open(t, dsn, postgres.Options{Migrate: true})
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+func TestOpenMigratesOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn := pgtest.NewEmptyDatabase(t)
+	plain := open(t, dsn, postgres.Options{})
+	if _, err := plain.WorkspaceByName(ctx, "x"); err == nil || errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("WorkspaceByName on an unmigrated database: %v, want a missing-table error", err)
+	}
+	migrated := open(t, dsn, postgres.Options{Migrate: true})
+	if _, err := migrated.WorkspaceByName(ctx, "x"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("WorkspaceByName after Open with Migrate: %v, want ErrNotFound", err)
+	}
+	// Migrating again is a no-op.
+	if err := postgres.Migrate(ctx, dsn); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	if err := (postgres.Options{MinConns: 5, MaxConns: 2}).Validate(); err == nil {
+		t.Error("Validate accepted MinConns > MaxConns")
+	}
+	if err := (postgres.Options{}).Validate(); err != nil {
+		t.Errorf("Validate of zero options: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2", postgres.Options{}); err == nil {
+		t.Error("Open of an unreachable server succeeded")
+	}
+}

@@ -1,0 +1,257 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/passhub/passhub/core"
+)
+
+const passColumns = `id, workspace_id, template_id, external_id, data, lifecycle, version, auth_token, wallet_status,
+	apple_installed_at, google_installed_at, wallet_last_changed_at, wallet_last_event, created_at, updated_at`
+
+func scanPass(row scanner) (core.Pass, error) {
+	var p core.Pass
+	var data, lifecycle, wallet, lastEvent string
+	var apple, google, changed sql.NullInt64
+	var created, updated int64
+	if err := row.Scan(&p.ID, &p.WorkspaceID, &p.TemplateID, &p.ExternalID, &data, &lifecycle, &p.Version, &p.AuthToken, &wallet,
+		&apple, &google, &changed, &lastEvent, &created, &updated); err != nil {
+		return core.Pass{}, err
+	}
+	if err := json.Unmarshal([]byte(data), &p.Data); err != nil {
+		return core.Pass{}, fmt.Errorf("decoding data of pass %s: %w", p.ID, err)
+	}
+	if p.Data == nil {
+		p.Data = map[string]any{}
+	}
+	p.Lifecycle = core.Lifecycle(lifecycle)
+	p.WalletStatus = core.WalletStatus(wallet)
+	p.WalletLastEvent = core.EventType(lastEvent)
+	p.AppleWalletInstalledAt = fromNullMicros(apple)
+	p.GoogleWalletInstalledAt = fromNullMicros(google)
+	p.WalletLastChangedAt = fromNullMicros(changed)
+	p.CreatedAt = fromMicros(created)
+	p.UpdatedAt = fromMicros(updated)
+	return p, nil
+}
+
+func encodeData(m map[string]any) (string, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encoding pass data: %w", err)
+	}
+	return string(b), nil
+}
+
+// CreatePass stores a new pass, its events and their dispatch jobs in one
+// transaction.
+func (s *Store) CreatePass(ctx context.Context, p core.Pass, events []core.Event) error {
+	data, err := encodeData(p.Data)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO passes (`+passColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID, data, string(p.Lifecycle), p.Version, p.AuthToken, string(p.WalletStatus),
+			nullMicros(p.AppleWalletInstalledAt), nullMicros(p.GoogleWalletInstalledAt), nullMicros(p.WalletLastChangedAt),
+			string(p.WalletLastEvent), micros(p.CreatedAt), micros(p.UpdatedAt))
+		if cols, ok := uniqueViolation(err); ok {
+			if strings.Contains(cols, "external_id") {
+				return &core.ConflictError{Field: "externalId", Reason: fmt.Sprintf("a pass of template %s with external ID %q already exists", p.TemplateID, p.ExternalID)}
+			}
+			return &core.ConflictError{Field: "id", Reason: "a pass with this ID already exists"}
+		}
+		if err != nil {
+			return fmt.Errorf("inserting pass: %w", err)
+		}
+		return insertEvents(ctx, tx, events)
+	})
+}
+
+// insertEvents appends events and one pending dispatch job for each.
+func insertEvents(ctx context.Context, tx *sql.Tx, events []core.Event) error {
+	for _, ev := range events {
+		data, err := json.Marshal(normEventData(ev.Data))
+		if err != nil {
+			return fmt.Errorf("encoding event %s: %w", ev.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, workspace_id, pass_id, type, occurred_at, data) VALUES (?, ?, ?, ?, ?, ?)`,
+			ev.ID, ev.WorkspaceID, ev.Data.PassID, string(ev.Type), micros(ev.OccurredAt), string(data)); err != nil {
+			return fmt.Errorf("inserting event %s: %w", ev.ID, err)
+		}
+		if err := insertJob(ctx, tx, core.DispatchJobFor(ev), ev.OccurredAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// normEventData truncates the snapshot's times as the columns are.
+func normEventData(d core.EventData) core.EventData {
+	d.AppleWalletInstalledAt = truncTimePtr(d.AppleWalletInstalledAt)
+	d.GoogleWalletInstalledAt = truncTimePtr(d.GoogleWalletInstalledAt)
+	d.WalletLastChangedAt = truncTimePtr(d.WalletLastChangedAt)
+	return d
+}
+
+// Pass loads one pass of the workspace.
+func (s *Store) Pass(ctx context.Context, workspaceID, id string) (core.Pass, error) {
+	return passIn(ctx, s.reader, workspaceID, id)
+}
+
+func passIn(ctx context.Context, q querier, workspaceID, id string) (core.Pass, error) {
+	p, err := scanPass(q.QueryRowContext(ctx, `SELECT `+passColumns+` FROM passes WHERE workspace_id = ? AND id = ?`, workspaceID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.Pass{}, fmt.Errorf("pass %s: %w", id, core.ErrNotFound)
+	}
+	if err != nil {
+		return core.Pass{}, fmt.Errorf("loading pass %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// PassByExternalID loads the pass of a template with a source system's ID.
+func (s *Store) PassByExternalID(ctx context.Context, workspaceID, templateID, externalID string) (core.Pass, error) {
+	p, err := scanPass(s.reader.QueryRowContext(ctx, `SELECT `+passColumns+` FROM passes WHERE workspace_id = ? AND template_id = ? AND external_id = ?`,
+		workspaceID, templateID, externalID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.Pass{}, fmt.Errorf("pass with external ID %q: %w", externalID, core.ErrNotFound)
+	}
+	if err != nil {
+		return core.Pass{}, fmt.Errorf("loading pass by external ID: %w", err)
+	}
+	return p, nil
+}
+
+// ListPasses pages the workspace's passes by ID with the query's filters.
+func (s *Store) ListPasses(ctx context.Context, workspaceID string, q core.PassQuery) ([]core.Pass, string, error) {
+	limit := pageLimit(q.Limit)
+	query := `SELECT ` + passColumns + ` FROM passes WHERE workspace_id = ?`
+	args := []any{workspaceID}
+	if q.Cursor != "" {
+		after, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		query += ` AND id > ?`
+		args = append(args, after)
+	}
+	if q.TemplateID != "" {
+		query += ` AND template_id = ?`
+		args = append(args, q.TemplateID)
+	}
+	if q.WalletStatus != "" {
+		query += ` AND wallet_status = ?`
+		args = append(args, string(q.WalletStatus))
+	}
+	if q.Lifecycle != "" {
+		query += ` AND lifecycle = ?`
+		args = append(args, string(q.Lifecycle))
+	}
+	if !q.UpdatedSince.IsZero() {
+		query += ` AND updated_at >= ?`
+		args = append(args, micros(q.UpdatedSince))
+	}
+	query += ` ORDER BY id LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := s.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing passes: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Pass
+	for rows.Next() {
+		p, err := scanPass(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("reading pass: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("listing passes: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = encodeCursor(out[limit-1].ID)
+	}
+	return out, next, nil
+}
+
+// UpdatePass changes a pass under the write lock and appends fn's events
+// with their jobs in the same transaction.
+func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(*core.Pass) ([]core.Event, error)) (core.Pass, error) {
+	var out core.Pass
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		before, err := passIn(ctx, tx, workspaceID, id)
+		if err != nil {
+			return err
+		}
+		// fn gets its own decoded copy, so the comparison below is sound
+		// whatever fn does to the data map.
+		p, err := passIn(ctx, tx, workspaceID, id)
+		if err != nil {
+			return err
+		}
+		events, err := fn(&p)
+		if err != nil {
+			return err
+		}
+		// Identity and creation never change.
+		p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID = before.ID, before.WorkspaceID, before.TemplateID, before.ExternalID
+		p.AuthToken, p.CreatedAt = before.AuthToken, before.CreatedAt
+		p = normPass(p)
+		data, err := encodeData(p.Data)
+		if err != nil {
+			return err
+		}
+		// Compare and return the data as it reads back (numbers float64).
+		p.Data = map[string]any{}
+		if err := json.Unmarshal([]byte(data), &p.Data); err != nil {
+			return fmt.Errorf("decoding pass data: %w", err)
+		}
+		if len(events) == 0 && reflect.DeepEqual(before, p) {
+			out = before
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE passes SET data = ?, lifecycle = ?, version = ?, wallet_status = ?,
+			apple_installed_at = ?, google_installed_at = ?, wallet_last_changed_at = ?, wallet_last_event = ?, updated_at = ?
+			WHERE workspace_id = ? AND id = ?`,
+			data, string(p.Lifecycle), p.Version, string(p.WalletStatus),
+			nullMicros(p.AppleWalletInstalledAt), nullMicros(p.GoogleWalletInstalledAt), nullMicros(p.WalletLastChangedAt),
+			string(p.WalletLastEvent), micros(p.UpdatedAt), workspaceID, id); err != nil {
+			return fmt.Errorf("updating pass %s: %w", id, err)
+		}
+		if err := insertEvents(ctx, tx, events); err != nil {
+			return err
+		}
+		out = p
+		return nil
+	})
+	if err != nil {
+		return core.Pass{}, err
+	}
+	return out, nil
+}
+
+// normPass is p as it reads back: times truncated, data never nil.
+func normPass(p core.Pass) core.Pass {
+	if p.Data == nil {
+		p.Data = map[string]any{}
+	}
+	p.AppleWalletInstalledAt = truncTimePtr(p.AppleWalletInstalledAt)
+	p.GoogleWalletInstalledAt = truncTimePtr(p.GoogleWalletInstalledAt)
+	p.WalletLastChangedAt = truncTimePtr(p.WalletLastChangedAt)
+	p.CreatedAt = truncTime(p.CreatedAt)
+	p.UpdatedAt = truncTime(p.UpdatedAt)
+	return p
+}

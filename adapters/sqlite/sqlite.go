@@ -1,0 +1,273 @@
+// Package sqlite is the single-file store: every core store port on
+// SQLite (modernc.org/sqlite, no cgo), for development, tests and small
+// single-node installs.
+//
+// SQLite allows one writer at a time. Rather than let concurrent write
+// transactions collide and fail with SQLITE_BUSY, the store funnels every
+// write through one connection (transactions begin IMMEDIATE, so a
+// read-then-write transaction holds the write lock from its first
+// statement), and serves plain reads from a pool that WAL lets run
+// alongside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+
+	"github.com/passhub/passhub/core"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is the SQLite store.
+type Store struct {
+	// writer has exactly one connection: writes queue in Go, not in SQLite.
+	writer *sql.DB
+	// reader serves reads; it is writer itself for an in-memory database,
+	// which exists per connection.
+	reader *sql.DB
+}
+
+var (
+	_ core.Store            = (*Store)(nil)
+	_ core.JobStore         = (*Store)(nil)
+	_ core.IdempotencyStore = (*Store)(nil)
+	_ core.Pinger           = (*Store)(nil)
+)
+
+// Open opens (creating if needed) the database at path and brings its
+// schema up to date. path ":memory:" is a private in-memory database.
+func Open(ctx context.Context, path string) (*Store, error) {
+	memory := path == ":memory:" || strings.HasPrefix(path, "file::memory:")
+	writer, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite writer: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	if err := writer.PingContext(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
+	}
+	s := &Store{writer: writer, reader: writer}
+	if err := s.migrate(ctx); err != nil {
+		writer.Close()
+		return nil, err
+	}
+	if !memory {
+		reader, err := sql.Open("sqlite", dsn(path, false))
+		if err != nil {
+			writer.Close()
+			return nil, fmt.Errorf("opening sqlite reader: %w", err)
+		}
+		reader.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+		reader.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
+		if err := reader.PingContext(ctx); err != nil {
+			writer.Close()
+			reader.Close()
+			return nil, fmt.Errorf("opening sqlite reader %s: %w", path, err)
+		}
+		s.reader = reader
+	}
+	return s, nil
+}
+
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	if writer {
+		q.Set("_txlock", "immediate")
+	} else {
+		// A read connection that tried to write would contend with the
+		// writer; make that a loud error instead.
+		q.Add("_pragma", "query_only(1)")
+	}
+	if strings.HasPrefix(path, "file:") {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		return path + sep + q.Encode()
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	var errs []error
+	if s.reader != s.writer {
+		errs = append(errs, s.reader.Close())
+	}
+	errs = append(errs, s.writer.Close())
+	return errors.Join(errs...)
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.reader.PingContext(ctx); err != nil {
+		return fmt.Errorf("pinging sqlite: %w", err)
+	}
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("listing migrations: %w", err)
+	}
+	var out []migration
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a version number and '_'", base)
+		}
+		b, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("reading migration %s: %w", base, err)
+		}
+		out = append(out, migration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// migrate applies the migrations not yet recorded in schema_migrations,
+// each in its own immediate transaction, so two processes opening the
+// same file do not apply one twice.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	if _, err := s.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	for _, m := range ms {
+		if err := s.inTx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				return fmt.Errorf("checking migration %s: %w", m.name, err)
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("applying migration %s: %w", m.name, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, time.Now().UnixMicro()); err != nil {
+				return fmt.Errorf("recording migration %s: %w", m.name, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction on the single writer connection.
+// fn must use tx only: asking the writer pool for another connection
+// inside fn would wait forever.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing transaction: %w", err)
+	}
+	return nil
+}
+
+// SQLite extended result codes the store translates.
+const (
+	sqliteConstraintForeignKey = 787
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+)
+
+// uniqueViolation reports whether err is a unique (or primary key)
+// violation and names the columns, as SQLite does: "table.col, ...".
+func uniqueViolation(err error) (string, bool) {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return "", false
+	}
+	if se.Code() != sqliteConstraintUnique && se.Code() != sqliteConstraintPrimaryKey {
+		return "", false
+	}
+	_, cols, _ := strings.Cut(se.Error(), "constraint failed: ")
+	return cols, true
+}
+
+func foreignKeyViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqliteConstraintForeignKey
+}
+
+// Timestamps are stored as microseconds since the epoch; reading gives UTC.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func nullMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func truncTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
+func truncTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := truncTime(*t)
+	return &v
+}
+
+type scanner interface {
+	Scan(dest ...any) error
+}
