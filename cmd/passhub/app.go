@@ -283,7 +283,13 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 	}
 	closers = append(closers, w.Shutdown)
 
-	relayer, err := queue.NewRelayer(&core.Relay{Store: a.store, Queue: enq}, queue.RelayConfig{Logger: a.log, Registerer: a.reg})
+	relayer, err := queue.NewRelayer(&core.Relay{Store: a.store, Queue: enq}, queue.RelayConfig{
+		StaleAge: a.cfg.SweepAfter,
+		// Look a few times per StaleAge, so a lost job waits little more than it.
+		SweepInterval: min(max(a.cfg.SweepAfter/4, 250*time.Millisecond), 30*time.Second),
+		Logger:        a.log,
+		Registerer:    a.reg,
+	})
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("building the relay: %w", err)

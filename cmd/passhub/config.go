@@ -33,6 +33,7 @@ type Config struct {
 	MaxBodyBytes      int64
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
+	SweepAfter        time.Duration
 
 	masterKey []byte // decoded MasterKey, set by load
 }
@@ -62,6 +63,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("maxBodyBytes", c.MaxBodyBytes),
 		slog.Int("workerConcurrency", c.WorkerConcurrency),
 		slog.Duration("shutdownTimeout", c.ShutdownTimeout),
+		slog.Duration("sweepAfter", c.SweepAfter),
 		slog.Bool("bootstrapKey", c.BootstrapKey != ""),
 	)
 }
@@ -127,6 +129,14 @@ func settings() []setting {
 				return errors.New("must be a positive duration such as 25s")
 			}
 			c.ShutdownTimeout = d
+			return nil
+		}},
+		{"sweep-after", "PASSHUB_SWEEP_AFTER", "2m", "re-drive a queued job not done after this long (its task may be lost)", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second {
+				return errors.New("must be a duration of at least 1s, such as 2m")
+			}
+			c.SweepAfter = d
 			return nil
 		}},
 	}

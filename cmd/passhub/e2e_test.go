@@ -285,3 +285,8 @@ func TestServeOnPostgresAndRedis(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func decodeJSON(res *http.Response, v any) error {
+	defer res.Body.Close()
+	return json.NewDecoder(res.Body).Decode(v)
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"database/sql"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// TestKill9MidLoadLosesNothing kills `passhub serve` (API, relay and worker
+// in one process, embedded SQLite and in-process Redis) with SIGKILL while
+// clients create passes. Every pass whose creation was answered 201 must
+// exist after a restart, with its pass.record_added event, and every
+// event's dispatch job must end done exactly once — though the in-process
+// Redis and every task in it died with the process.
+func TestKill9MidLoadLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a server")
+	}
+	dataDir := t.TempDir()
+	env := []string{"PASSHUB_DATA_DIR=" + dataDir, "PASSHUB_SWEEP_AFTER=1s", "PASSHUB_BOOTSTRAP_KEY=phk_kill_test_bootstrap_key_01"}
+	const key = "phk_kill_test_bootstrap_key_01"
+	p, _ := startPasshub(t, env...)
+	st, tpl := call(t, "POST", p.base+"/v1/templates", key, `{"name":"T","style":"generic","organizationName":"Acme","description":"d"}`)
+	if st != 201 {
+		t.Fatalf("create template: %d %v", st, tpl)
+	}
+	tplID := tpl["id"].(string)
+
+	var mu sync.Mutex
+	var accepted []string // pass IDs answered 201
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 5 * time.Second}
+	for c := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				body := fmt.Sprintf(`{"templateId":%q,"externalId":"c%d-%d","data":{"n":%d}}`, tplID, c, i, i)
+				req, _ := http.NewRequest("POST", p.base+"/v1/passes", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+key)
+				req.Header.Set("Content-Type", "application/json")
+				res, err := client.Do(req)
+				if err != nil {
+					return // the server is gone
+				}
+				var out struct{ ID string }
+				err = decodeJSON(res, &out)
+				if res.StatusCode == 201 && err == nil {
+					mu.Lock()
+					accepted = append(accepted, out.ID)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	_ = p.cmd.Wait()
+	if len(accepted) < 50 {
+		t.Fatalf("only %d passes accepted before the kill: the load did not run", len(accepted))
+	}
+	t.Logf("%d passes accepted before SIGKILL", len(accepted))
+
+	p2, _ := startPasshub(t, env...)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "passhub.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var open int
+		if err := db.QueryRow(`SELECT count(*) FROM jobs WHERE state <> 'done'`).Scan(&open); err != nil {
+			t.Fatal(err)
+		}
+		if open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs still not done 60s after the restart", open)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var events, jobs, doneOnce int
+	must := func(err error) {
+		if err != nil {
+			t.Helper()
+			t.Fatal(err)
+		}
+	}
+	must(db.QueryRow(`SELECT count(*) FROM events`).Scan(&events))
+	must(db.QueryRow(`SELECT count(*) FROM jobs WHERE kind = 'event.dispatch'`).Scan(&jobs))
+	must(db.QueryRow(`SELECT count(DISTINCT key) FROM jobs WHERE kind = 'event.dispatch' AND state = 'done' AND key IN (SELECT id FROM events)`).Scan(&doneOnce))
+	if events != jobs || jobs != doneOnce {
+		t.Fatalf("%d events, %d dispatch jobs, %d done: want one done job per event", events, jobs, doneOnce)
+	}
+	for _, id := range accepted {
+		if st, body := call(t, "GET", p2.base+"/v1/passes/"+id, key, ""); st != 200 {
+			t.Fatalf("pass %s was answered 201 before the kill but is now %d %v", id, st, body)
+		}
+		var n int
+		must(db.QueryRow(`SELECT count(*) FROM events WHERE type = 'pass.record_added' AND pass_id = ?`, id).Scan(&n))
+		if n != 1 {
+			t.Fatalf("pass %s has %d pass.record_added events, want 1", id, n)
+		}
+	}
+}
