@@ -4,7 +4,7 @@ PKGS      := ./...
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BENCHTIME ?= 3s
-BENCHRUNS ?= 5
+BENCHRUNS ?= 6
 
 .PHONY: run build test bench lint fmt vet
 
