@@ -149,6 +149,20 @@ func runServer(ctx context.Context, mode string, cfg Config, stdout, stderr io.W
 		readiness["redis"] = w.redis
 		notify = w.notify
 	}
+	if runAPI && !runWorker && cfg.RedisURL != "" {
+		// The API half enqueues nothing, but readiness still reports the
+		// Redis its workers depend on.
+		opt, err := queue.ParseRedisURL(string(cfg.RedisURL))
+		if err != nil {
+			return fmt.Errorf("invalid PASSHUB_REDIS_URL: %w", err)
+		}
+		p, err := queue.NewPinger(opt)
+		if err != nil {
+			return fmt.Errorf("connecting to Redis: %w", err)
+		}
+		defer p.Close()
+		readiness["redis"] = p
+	}
 	if runAPI {
 		if err := a.bootstrap(ctx, stdout); err != nil {
 			return err

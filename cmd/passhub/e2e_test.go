@@ -79,12 +79,18 @@ func (l *lockedBuffer) String() string {
 // It returns the process and the admin key printed at first start, if any.
 func startPasshub(t *testing.T, env ...string) (*process, string) {
 	t.Helper()
+	return startPasshubCmd(t, "serve", env...)
+}
+
+// startPasshubCmd runs `passhub sub` (serve or api) likewise.
+func startPasshubCmd(t *testing.T, sub string, env ...string) (*process, string) {
+	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "serve")
+	cmd := exec.Command(bin, sub)
 	cmd.Env = append(append(os.Environ(), "PASSHUB_ADDR="+addr), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -241,21 +247,41 @@ func TestWorkspacesCreateAndVersion(t *testing.T) {
 	}
 }
 
-// TestServeOnPostgresAndRedis runs the production shape: PostgreSQL, a real
+// TestAPIAndWorkerOnPostgresAndRedis runs the production shape: PostgreSQL, a real
 // Redis, a bootstrap key, and the dispatch job of a new pass done by the
 // worker half.
-func TestServeOnPostgresAndRedis(t *testing.T) {
+func TestAPIAndWorkerOnPostgresAndRedis(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	redisURL := redistest.URL(redistest.NewRedis(t))
 	masterKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
 	const boot = "phk_e2e_bootstrap_key_0123456789"
-	p, printed := startPasshub(t,
-		"PASSHUB_DATA_DIR="+t.TempDir(),
-		"PASSHUB_DATABASE_URL="+dsn,
-		"PASSHUB_REDIS_URL="+redisURL,
-		"PASSHUB_MASTER_KEY="+masterKey,
-		"PASSHUB_BOOTSTRAP_KEY="+boot,
-	)
+	env := []string{
+		"PASSHUB_DATA_DIR=" + t.TempDir(),
+		"PASSHUB_DATABASE_URL=" + dsn,
+		"PASSHUB_REDIS_URL=" + redisURL,
+		"PASSHUB_MASTER_KEY=" + masterKey,
+		"PASSHUB_BOOTSTRAP_KEY=" + boot,
+	}
+	// The two halves, as compose runs them: the API process answers and
+	// commits, the worker process relays and runs the jobs.
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := exec.Command(bin, "worker")
+	w.Env = append(append(os.Environ(), "PASSHUB_ADDR="+freeAddr(t)), env...)
+	wlog := &lockedBuffer{}
+	w.Stderr = wlog
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = w.Process.Signal(syscall.SIGTERM)
+		if err := w.Wait(); err != nil {
+			t.Errorf("worker did not stop cleanly on SIGTERM: %v\n%s", err, wlog.String())
+		}
+	})
+	p, printed := startPasshubCmd(t, "api", env...)
 	if printed != "" {
 		t.Fatal("with a bootstrap key no key may be printed")
 	}
