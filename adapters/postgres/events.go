@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
 )
 
@@ -43,11 +44,11 @@ func (s *Store) Event(ctx context.Context, workspaceID, id string) (core.Event, 
 
 // ListEvents pages the workspace's events newest first.
 func (s *Store) ListEvents(ctx context.Context, workspaceID string, q core.EventQuery) ([]core.Event, string, error) {
-	limit := pageLimit(q.Limit)
+	limit := sqlstore.PageLimit(q.Limit)
 	var args queryArgs
 	query := `SELECT ` + eventColumns + ` FROM events WHERE workspace_id = ` + args.add(workspaceID)
 	if q.Cursor != "" {
-		before, err := decodeSeqCursor(q.Cursor)
+		before, err := sqlstore.DecodeSeqCursor(q.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -57,7 +58,7 @@ func (s *Store) ListEvents(ctx context.Context, workspaceID string, q core.Event
 		query += ` AND type = ` + args.add(string(q.Type))
 	}
 	if !q.Since.IsZero() {
-		query += ` AND occurred_at >= ` + args.add(truncTime(q.Since))
+		query += ` AND occurred_at >= ` + args.add(sqlstore.TruncTime(q.Since))
 	}
 	query += ` ORDER BY seq DESC LIMIT ` + args.add(limit+1)
 	rows, err := s.pool.Query(ctx, query, args...)
@@ -79,7 +80,7 @@ func (s *Store) ListEvents(ctx context.Context, workspaceID string, q core.Event
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = encodeCursor(strconv.FormatInt(out[limit-1].Seq, 10))
+		next = sqlstore.EncodeCursor(strconv.FormatInt(out[limit-1].Seq, 10))
 	}
 	return out, next, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
 )
 
@@ -29,7 +30,7 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec core.IdempotencyR
 				fingerprint = excluded.fingerprint, done = false, status = 0, content_type = '', body = NULL, created_at = excluded.created_at
 			WHERE k.created_at < $5 OR (NOT k.done AND k.created_at < $6)
 			RETURNING true`,
-			rec.WorkspaceID, rec.Key, rec.Fingerprint, truncTime(rec.CreatedAt), truncTime(expiresBefore), truncTime(staleBefore)).Scan(&claimed)
+			rec.WorkspaceID, rec.Key, rec.Fingerprint, sqlstore.TruncTime(rec.CreatedAt), sqlstore.TruncTime(expiresBefore), sqlstore.TruncTime(staleBefore)).Scan(&claimed)
 		if err == nil {
 			ok = true
 			return nil
@@ -77,7 +78,7 @@ func (s *Store) ReleaseIdempotencyKey(ctx context.Context, workspaceID, key stri
 
 // PurgeIdempotencyKeys deletes records created before t.
 func (s *Store) PurgeIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, truncTime(before))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, sqlstore.TruncTime(before))
 	if err != nil {
 		return 0, fmt.Errorf("purging idempotency keys: %w", err)
 	}

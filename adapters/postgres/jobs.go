@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
 )
 
@@ -46,7 +47,7 @@ func insertJob(ctx context.Context, tx pgx.Tx, j core.Job, at time.Time) error {
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, key) DO NOTHING`,
-		j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), truncTime(j.CreatedAt)); err != nil {
+		j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), sqlstore.TruncTime(j.CreatedAt)); err != nil {
 		return fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
 	}
 	return nil
@@ -87,7 +88,7 @@ func (s *Store) StaleJobs(ctx context.Context, enqueuedBefore time.Time, limit i
 		limit = defaultJobLimit
 	}
 	jobs, err := s.listJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = $1 AND enqueued_at < $2 ORDER BY id LIMIT $3`,
-		string(core.JobEnqueued), truncTime(enqueuedBefore), limit)
+		string(core.JobEnqueued), sqlstore.TruncTime(enqueuedBefore), limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing stale jobs: %w", err)
 	}
@@ -100,7 +101,7 @@ func (s *Store) MarkJobsEnqueued(ctx context.Context, ids []int64, at time.Time)
 		return nil
 	}
 	if _, err := s.pool.Exec(ctx, `UPDATE jobs SET state = $1, enqueued_at = $2 WHERE id = ANY($3) AND state IN ($4, $5)`,
-		string(core.JobEnqueued), truncTime(at), ids, string(core.JobPending), string(core.JobEnqueued)); err != nil {
+		string(core.JobEnqueued), sqlstore.TruncTime(at), ids, string(core.JobPending), string(core.JobEnqueued)); err != nil {
 		return fmt.Errorf("marking jobs enqueued: %w", err)
 	}
 	return nil
@@ -147,7 +148,7 @@ func (s *Store) StartJob(ctx context.Context, id int64) (core.Job, error) {
 func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, at time.Time) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = $1, done_at = $2 WHERE id = $3 AND state NOT IN ($1, $4)`,
-			string(core.JobDone), truncTime(at), id, string(core.JobFailed))
+			string(core.JobDone), sqlstore.TruncTime(at), id, string(core.JobFailed))
 		if err != nil {
 			return fmt.Errorf("completing job %d: %w", id, err)
 		}
@@ -173,7 +174,7 @@ func (s *Store) FailJob(ctx context.Context, id int64, msg string, final bool, a
 	var err error
 	if final {
 		tag, err = s.pool.Exec(ctx, `UPDATE jobs SET last_error = $1, state = $2, done_at = $3 WHERE id = $4 AND state <> $5`,
-			msg, string(core.JobFailed), truncTime(at), id, string(core.JobDone))
+			msg, string(core.JobFailed), sqlstore.TruncTime(at), id, string(core.JobDone))
 	} else {
 		tag, err = s.pool.Exec(ctx, `UPDATE jobs SET last_error = $1 WHERE id = $2 AND state <> $3`, msg, id, string(core.JobDone))
 	}

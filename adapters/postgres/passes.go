@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
 )
 
@@ -51,23 +52,10 @@ func encodeData(m map[string]any) (json.RawMessage, error) {
 	return b, nil
 }
 
-// normPass is p as it reads back: times truncated, data never nil.
-func normPass(p core.Pass) core.Pass {
-	if p.Data == nil {
-		p.Data = map[string]any{}
-	}
-	p.AppleWalletInstalledAt = truncTimePtr(p.AppleWalletInstalledAt)
-	p.GoogleWalletInstalledAt = truncTimePtr(p.GoogleWalletInstalledAt)
-	p.WalletLastChangedAt = truncTimePtr(p.WalletLastChangedAt)
-	p.CreatedAt = truncTime(p.CreatedAt)
-	p.UpdatedAt = truncTime(p.UpdatedAt)
-	return p
-}
-
 // CreatePass stores a new pass, its events and their dispatch jobs in one
 // transaction.
 func (s *Store) CreatePass(ctx context.Context, p core.Pass, events []core.Event) error {
-	p = normPass(p)
+	p = sqlstore.NormPass(p)
 	data, err := encodeData(p.Data)
 	if err != nil {
 		return err
@@ -95,12 +83,12 @@ func (s *Store) CreatePass(ctx context.Context, p core.Pass, events []core.Event
 // insertEvents appends events and one pending dispatch job for each.
 func insertEvents(ctx context.Context, tx pgx.Tx, events []core.Event) error {
 	for _, ev := range events {
-		data, err := json.Marshal(normEventData(ev.Data))
+		data, err := json.Marshal(sqlstore.NormEventData(ev.Data))
 		if err != nil {
 			return fmt.Errorf("encoding event %s: %w", ev.ID, err)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO events (id, workspace_id, pass_id, type, occurred_at, data) VALUES ($1, $2, $3, $4, $5, $6)`,
-			ev.ID, ev.WorkspaceID, ev.Data.PassID, string(ev.Type), truncTime(ev.OccurredAt), json.RawMessage(data))
+			ev.ID, ev.WorkspaceID, ev.Data.PassID, string(ev.Type), sqlstore.TruncTime(ev.OccurredAt), json.RawMessage(data))
 		if badText(err) {
 			return core.Invalid("data", "contains characters that cannot be stored (such as NUL)")
 		}
@@ -112,14 +100,6 @@ func insertEvents(ctx context.Context, tx pgx.Tx, events []core.Event) error {
 		}
 	}
 	return nil
-}
-
-// normEventData truncates the snapshot's times as the columns are.
-func normEventData(d core.EventData) core.EventData {
-	d.AppleWalletInstalledAt = truncTimePtr(d.AppleWalletInstalledAt)
-	d.GoogleWalletInstalledAt = truncTimePtr(d.GoogleWalletInstalledAt)
-	d.WalletLastChangedAt = truncTimePtr(d.WalletLastChangedAt)
-	return d
 }
 
 // Pass loads one pass of the workspace.
@@ -156,11 +136,11 @@ func (s *Store) PassByExternalID(ctx context.Context, workspaceID, templateID, e
 
 // ListPasses pages the workspace's passes by ID with the query's filters.
 func (s *Store) ListPasses(ctx context.Context, workspaceID string, q core.PassQuery) ([]core.Pass, string, error) {
-	limit := pageLimit(q.Limit)
+	limit := sqlstore.PageLimit(q.Limit)
 	var args queryArgs
 	query := `SELECT ` + passColumns + ` FROM passes WHERE workspace_id = ` + args.add(workspaceID)
 	if q.Cursor != "" {
-		after, err := decodeCursor(q.Cursor)
+		after, err := sqlstore.DecodeCursor(q.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -176,7 +156,7 @@ func (s *Store) ListPasses(ctx context.Context, workspaceID string, q core.PassQ
 		query += ` AND lifecycle = ` + args.add(string(q.Lifecycle))
 	}
 	if !q.UpdatedSince.IsZero() {
-		query += ` AND updated_at >= ` + args.add(truncTime(q.UpdatedSince))
+		query += ` AND updated_at >= ` + args.add(sqlstore.TruncTime(q.UpdatedSince))
 	}
 	query += ` ORDER BY id LIMIT ` + args.add(limit+1)
 	rows, err := s.pool.Query(ctx, query, args...)
@@ -198,7 +178,7 @@ func (s *Store) ListPasses(ctx context.Context, workspaceID string, q core.PassQ
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = encodeCursor(out[limit-1].ID)
+		next = sqlstore.EncodeCursor(out[limit-1].ID)
 	}
 	return out, next, nil
 }
@@ -226,7 +206,7 @@ func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(
 		// Identity and creation never change.
 		p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID = before.ID, before.WorkspaceID, before.TemplateID, before.ExternalID
 		p.AuthToken, p.CreatedAt = before.AuthToken, before.CreatedAt
-		p = normPass(p)
+		p = sqlstore.NormPass(p)
 		data, err := encodeData(p.Data)
 		if err != nil {
 			return err

@@ -11,16 +11,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
 )
 
@@ -127,39 +124,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("listing migrations: %w", err)
-	}
-	var out []migration
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with a version number and '_'", base)
-		}
-		b, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("reading migration %s: %w", base, err)
-		}
-		out = append(out, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", out[i-1].name, out[i].name, out[i].version)
-		}
-	}
-	return out, nil
-}
+// migrations lists the embedded migration files in version order.
+func migrations() ([]sqlstore.Migration, error) { return sqlstore.Migrations(migrationFiles) }
 
 // MigrationsHash identifies the embedded migrations: it changes whenever
 // a migration is added or edited (pgtest names template databases by it).
@@ -170,7 +136,7 @@ func MigrationsHash() string {
 		h.Write([]byte(err.Error()))
 	}
 	for _, m := range ms {
-		fmt.Fprintf(h, "%d\x00%s\x00%s\x00", m.version, m.name, m.sql)
+		fmt.Fprintf(h, "%d\x00%s\x00%s\x00", m.Version, m.Name, m.SQL)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -221,15 +187,15 @@ func Migrate(ctx context.Context, dsn string) error {
 		applied[int(v)] = true
 	}
 	for _, m := range ms {
-		if applied[m.version] {
+		if applied[m.Version] {
 			continue
 		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("applying migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("applying migration %s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-				return fmt.Errorf("recording migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+				return fmt.Errorf("recording migration %s: %w", m.Name, err)
 			}
 			return nil
 		})
@@ -288,16 +254,6 @@ func badText(err error) bool {
 		return true
 	}
 	return false
-}
-
-func truncTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
-
-func truncTimePtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	v := truncTime(*t)
-	return &v
 }
 
 // utc converts a timestamptz read back (pgx gives local time) to UTC.

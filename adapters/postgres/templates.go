@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,44 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
 )
-
-// Page sizes: what a caller that gives none gets, and the most it gets.
-const (
-	defaultLimit = 50
-	maxLimit     = 1000
-)
-
-func pageLimit(n int) int {
-	if n <= 0 {
-		return defaultLimit
-	}
-	return min(n, maxLimit)
-}
-
-// Cursors are opaque to callers: base64 of the last row's ID (or seq).
-func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
-func decodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) == 0 {
-		return "", core.Invalid("cursor", "is not a cursor this API returned")
-	}
-	return string(b), nil
-}
-
-func decodeSeqCursor(c string) (int64, error) {
-	s, err := decodeCursor(c)
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, core.Invalid("cursor", "is not a cursor this API returned")
-	}
-	return n, nil
-}
 
 // queryArgs collects positional arguments while a query is built.
 type queryArgs []any
@@ -58,15 +22,9 @@ func (a *queryArgs) add(v any) string {
 	return "$" + strconv.Itoa(len(*a))
 }
 
-func normTemplate(t core.Template) core.Template {
-	t.CreatedAt = truncTime(t.CreatedAt)
-	t.UpdatedAt = truncTime(t.UpdatedAt)
-	return t
-}
-
 // CreateTemplate stores a template as its JSON document.
 func (s *Store) CreateTemplate(ctx context.Context, t core.Template) error {
-	t = normTemplate(t)
+	t = sqlstore.NormTemplate(t)
 	doc, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("encoding template: %w", err)
@@ -118,11 +76,11 @@ func templateIn(ctx context.Context, q querier, workspaceID, id, lock string) (c
 
 // ListTemplates pages the workspace's templates by ID (creation order).
 func (s *Store) ListTemplates(ctx context.Context, workspaceID string, page core.Page) ([]core.Template, string, error) {
-	limit := pageLimit(page.Limit)
+	limit := sqlstore.PageLimit(page.Limit)
 	var args queryArgs
 	query := `SELECT doc FROM templates WHERE workspace_id = ` + args.add(workspaceID)
 	if page.Cursor != "" {
-		after, err := decodeCursor(page.Cursor)
+		after, err := sqlstore.DecodeCursor(page.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -148,7 +106,7 @@ func (s *Store) ListTemplates(ctx context.Context, workspaceID string, page core
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = encodeCursor(out[limit-1].ID)
+		next = sqlstore.EncodeCursor(out[limit-1].ID)
 	}
 	return out, next, nil
 }
@@ -179,7 +137,7 @@ func (s *Store) UpdateTemplate(ctx context.Context, workspaceID, id string, fn f
 			return err
 		}
 		t.ID, t.WorkspaceID = before.ID, before.WorkspaceID
-		t = normTemplate(t)
+		t = sqlstore.NormTemplate(t)
 		if reflect.DeepEqual(before, t) {
 			out = before
 			return nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
 )
 
@@ -14,7 +15,7 @@ import (
 func (s *Store) CreateWorkspace(ctx context.Context, ws core.Workspace, key core.APIKey) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)`,
-			ws.ID, ws.Name, truncTime(ws.CreatedAt))
+			ws.ID, ws.Name, sqlstore.TruncTime(ws.CreatedAt))
 		if c, ok := constraintViolation(err, codeUniqueViolation); ok && c == "workspaces_name_key" {
 			return &core.ConflictError{Field: "name", Reason: fmt.Sprintf("workspace %q already exists", ws.Name)}
 		}
@@ -30,7 +31,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, ws core.Workspace, key core
 
 func insertAPIKey(ctx context.Context, tx pgx.Tx, key core.APIKey) error {
 	_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, workspace_id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		key.ID, key.WorkspaceID, key.Name, string(key.Role), key.Hash, truncTime(key.CreatedAt))
+		key.ID, key.WorkspaceID, key.Name, string(key.Role), key.Hash, sqlstore.TruncTime(key.CreatedAt))
 	if c, ok := constraintViolation(err, codeUniqueViolation); ok && c == "api_keys_hash_key" {
 		return &core.ConflictError{Field: "key", Reason: "an API key with this secret already exists"}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
 )
 
@@ -42,11 +43,11 @@ func (s *Store) Event(ctx context.Context, workspaceID, id string) (core.Event, 
 
 // ListEvents pages the workspace's events newest first.
 func (s *Store) ListEvents(ctx context.Context, workspaceID string, q core.EventQuery) ([]core.Event, string, error) {
-	limit := pageLimit(q.Limit)
+	limit := sqlstore.PageLimit(q.Limit)
 	query := `SELECT ` + eventColumns + ` FROM events WHERE workspace_id = ?`
 	args := []any{workspaceID}
 	if q.Cursor != "" {
-		before, err := decodeSeqCursor(q.Cursor)
+		before, err := sqlstore.DecodeSeqCursor(q.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -82,7 +83,7 @@ func (s *Store) ListEvents(ctx context.Context, workspaceID string, q core.Event
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = encodeCursor(strconv.FormatInt(out[limit-1].Seq, 10))
+		next = sqlstore.EncodeCursor(strconv.FormatInt(out[limit-1].Seq, 10))
 	}
 	return out, next, nil
 }

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
 )
 
@@ -80,7 +81,7 @@ func (s *Store) CreatePass(ctx context.Context, p core.Pass, events []core.Event
 // insertEvents appends events and one pending dispatch job for each.
 func insertEvents(ctx context.Context, tx *sql.Tx, events []core.Event) error {
 	for _, ev := range events {
-		data, err := json.Marshal(normEventData(ev.Data))
+		data, err := json.Marshal(sqlstore.NormEventData(ev.Data))
 		if err != nil {
 			return fmt.Errorf("encoding event %s: %w", ev.ID, err)
 		}
@@ -93,14 +94,6 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []core.Event) error {
 		}
 	}
 	return nil
-}
-
-// normEventData truncates the snapshot's times as the columns are.
-func normEventData(d core.EventData) core.EventData {
-	d.AppleWalletInstalledAt = truncTimePtr(d.AppleWalletInstalledAt)
-	d.GoogleWalletInstalledAt = truncTimePtr(d.GoogleWalletInstalledAt)
-	d.WalletLastChangedAt = truncTimePtr(d.WalletLastChangedAt)
-	return d
 }
 
 // Pass loads one pass of the workspace.
@@ -134,11 +127,11 @@ func (s *Store) PassByExternalID(ctx context.Context, workspaceID, templateID, e
 
 // ListPasses pages the workspace's passes by ID with the query's filters.
 func (s *Store) ListPasses(ctx context.Context, workspaceID string, q core.PassQuery) ([]core.Pass, string, error) {
-	limit := pageLimit(q.Limit)
+	limit := sqlstore.PageLimit(q.Limit)
 	query := `SELECT ` + passColumns + ` FROM passes WHERE workspace_id = ?`
 	args := []any{workspaceID}
 	if q.Cursor != "" {
-		after, err := decodeCursor(q.Cursor)
+		after, err := sqlstore.DecodeCursor(q.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -182,7 +175,7 @@ func (s *Store) ListPasses(ctx context.Context, workspaceID string, q core.PassQ
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = encodeCursor(out[limit-1].ID)
+		next = sqlstore.EncodeCursor(out[limit-1].ID)
 	}
 	return out, next, nil
 }
@@ -209,7 +202,7 @@ func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(
 		// Identity and creation never change.
 		p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID = before.ID, before.WorkspaceID, before.TemplateID, before.ExternalID
 		p.AuthToken, p.CreatedAt = before.AuthToken, before.CreatedAt
-		p = normPass(p)
+		p = sqlstore.NormPass(p)
 		data, err := encodeData(p.Data)
 		if err != nil {
 			return err
@@ -241,17 +234,4 @@ func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(
 		return core.Pass{}, err
 	}
 	return out, nil
-}
-
-// normPass is p as it reads back: times truncated, data never nil.
-func normPass(p core.Pass) core.Pass {
-	if p.Data == nil {
-		p.Data = map[string]any{}
-	}
-	p.AppleWalletInstalledAt = truncTimePtr(p.AppleWalletInstalledAt)
-	p.GoogleWalletInstalledAt = truncTimePtr(p.GoogleWalletInstalledAt)
-	p.WalletLastChangedAt = truncTimePtr(p.WalletLastChangedAt)
-	p.CreatedAt = truncTime(p.CreatedAt)
-	p.UpdatedAt = truncTime(p.UpdatedAt)
-	return p
 }

@@ -3,61 +3,18 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
-	"strconv"
 
+	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
 )
 
-// Page sizes: what a caller that gives none gets, and the most it gets.
-const (
-	defaultLimit = 50
-	maxLimit     = 1000
-)
-
-func pageLimit(n int) int {
-	if n <= 0 {
-		return defaultLimit
-	}
-	return min(n, maxLimit)
-}
-
-// Cursors are opaque to callers: base64 of the last row's ID (or seq).
-func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
-func decodeCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) == 0 {
-		return "", core.Invalid("cursor", "is not a cursor this API returned")
-	}
-	return string(b), nil
-}
-
-func decodeSeqCursor(c string) (int64, error) {
-	s, err := decodeCursor(c)
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, core.Invalid("cursor", "is not a cursor this API returned")
-	}
-	return n, nil
-}
-
-func normTemplate(t core.Template) core.Template {
-	t.CreatedAt = truncTime(t.CreatedAt)
-	t.UpdatedAt = truncTime(t.UpdatedAt)
-	return t
-}
-
 // CreateTemplate stores a template as its JSON document.
 func (s *Store) CreateTemplate(ctx context.Context, t core.Template) error {
-	t = normTemplate(t)
+	t = sqlstore.NormTemplate(t)
 	doc, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("encoding template: %w", err)
@@ -110,11 +67,11 @@ func templateIn(ctx context.Context, q querier, workspaceID, id string) (core.Te
 
 // ListTemplates pages the workspace's templates by ID (creation order).
 func (s *Store) ListTemplates(ctx context.Context, workspaceID string, page core.Page) ([]core.Template, string, error) {
-	limit := pageLimit(page.Limit)
+	limit := sqlstore.PageLimit(page.Limit)
 	query := `SELECT doc, id FROM templates WHERE workspace_id = ?`
 	args := []any{workspaceID}
 	if page.Cursor != "" {
-		after, err := decodeCursor(page.Cursor)
+		after, err := sqlstore.DecodeCursor(page.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -146,7 +103,7 @@ func (s *Store) ListTemplates(ctx context.Context, workspaceID string, page core
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = encodeCursor(out[limit-1].ID)
+		next = sqlstore.EncodeCursor(out[limit-1].ID)
 	}
 	return out, next, nil
 }
@@ -169,7 +126,7 @@ func (s *Store) UpdateTemplate(ctx context.Context, workspaceID, id string, fn f
 			return err
 		}
 		t.ID, t.WorkspaceID = before.ID, before.WorkspaceID
-		t = normTemplate(t)
+		t = sqlstore.NormTemplate(t)
 		if reflect.DeepEqual(before, t) {
 			out = before
 			return nil

@@ -1,0 +1,136 @@
+// Package sqlstore holds what the SQL store adapters share: paging,
+// cursors, time normalisation and migration files.
+package sqlstore
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/passhub/passhub/core"
+)
+
+// Page sizes: what a caller that gives none gets, and the most it gets.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// PageLimit is the page size for a requested limit n: DefaultLimit when n
+// is not positive, at most MaxLimit.
+func PageLimit(n int) int {
+	if n <= 0 {
+		return DefaultLimit
+	}
+	return min(n, MaxLimit)
+}
+
+// Cursors are opaque to callers: base64 of the last row's ID (or seq).
+
+// EncodeCursor turns the last row's ID (or seq) into a cursor.
+func EncodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// DecodeCursor returns the ID a cursor holds, or core.Invalid("cursor", ...).
+func DecodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) == 0 {
+		return "", core.Invalid("cursor", "is not a cursor this API returned")
+	}
+	return string(b), nil
+}
+
+// DecodeSeqCursor returns the sequence number a cursor holds, or
+// core.Invalid("cursor", ...).
+func DecodeSeqCursor(c string) (int64, error) {
+	s, err := DecodeCursor(c)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, core.Invalid("cursor", "is not a cursor this API returned")
+	}
+	return n, nil
+}
+
+// TruncTime is t as the stores keep it: microsecond precision, UTC.
+func TruncTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
+// TruncTimePtr is TruncTime for an optional time; nil stays nil.
+func TruncTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := TruncTime(*t)
+	return &v
+}
+
+// NormTemplate is t with its times truncated as the columns are.
+func NormTemplate(t core.Template) core.Template {
+	t.CreatedAt = TruncTime(t.CreatedAt)
+	t.UpdatedAt = TruncTime(t.UpdatedAt)
+	return t
+}
+
+// NormPass is p as it reads back: times truncated, data never nil.
+func NormPass(p core.Pass) core.Pass {
+	if p.Data == nil {
+		p.Data = map[string]any{}
+	}
+	p.AppleWalletInstalledAt = TruncTimePtr(p.AppleWalletInstalledAt)
+	p.GoogleWalletInstalledAt = TruncTimePtr(p.GoogleWalletInstalledAt)
+	p.WalletLastChangedAt = TruncTimePtr(p.WalletLastChangedAt)
+	p.CreatedAt = TruncTime(p.CreatedAt)
+	p.UpdatedAt = TruncTime(p.UpdatedAt)
+	return p
+}
+
+// NormEventData truncates the snapshot's times as the columns are.
+func NormEventData(d core.EventData) core.EventData {
+	d.AppleWalletInstalledAt = TruncTimePtr(d.AppleWalletInstalledAt)
+	d.GoogleWalletInstalledAt = TruncTimePtr(d.GoogleWalletInstalledAt)
+	d.WalletLastChangedAt = TruncTimePtr(d.WalletLastChangedAt)
+	return d
+}
+
+// Migration is one schema migration file.
+type Migration struct {
+	Version int
+	Name    string // file name, e.g. "0001_init.sql"
+	SQL     string
+}
+
+// Migrations reads fsys's migrations/*.sql, whose names must start with a
+// version number and '_', and returns them in version order. Two files
+// with the same version are an error.
+func Migrations(fsys fs.FS) ([]Migration, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("listing migrations: %w", err)
+	}
+	var out []Migration
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a version number and '_'", base)
+		}
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("reading migration %s: %w", base, err)
+		}
+		out = append(out, Migration{Version: v, Name: base, SQL: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	for i := 1; i < len(out); i++ {
+		if out[i].Version == out[i-1].Version {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", out[i-1].Name, out[i].Name, out[i].Version)
+		}
+	}
+	return out, nil
+}
