@@ -16,6 +16,7 @@ type WorkspaceStore interface {
 	// CreateWorkspace stores a workspace with its first key.
 	// A taken name is a *ConflictError on "name".
 	CreateWorkspace(ctx context.Context, ws Workspace, key APIKey) error
+	Workspace(ctx context.Context, id string) (Workspace, error)
 	WorkspaceByName(ctx context.Context, name string) (Workspace, error)
 	CreateAPIKey(ctx context.Context, key APIKey) error
 	// APIKeyByHash finds a key by the hash of its secret (ErrNotFound).

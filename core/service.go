@@ -83,6 +83,11 @@ func (s *Service) EnsureWorkspaceKey(ctx context.Context, name, secret string, r
 	return ws, err
 }
 
+// Workspace returns one workspace.
+func (s *Service) Workspace(ctx context.Context, id string) (Workspace, error) {
+	return s.store.Workspace(ctx, id)
+}
+
 // CreateAPIKey adds a key to a workspace; empty secret makes a new one.
 func (s *Service) CreateAPIKey(ctx context.Context, workspaceID, name string, role Role, secret string) (string, error) {
 	if !role.Valid() {

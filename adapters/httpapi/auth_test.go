@@ -47,7 +47,7 @@ func TestMeNamesWorkspaceRoleAndKey(t *testing.T) {
 	}{{e.admin, core.RoleAdmin}, {e.editor, core.RoleEditor}, {e.viewer, core.RoleViewer}} {
 		var me map[string]any
 		e.ok(req{Method: "GET", Path: "/v1/me", Key: tt.key}, http.StatusOK, &me)
-		if me["workspaceId"] != e.wsID || me["role"] != string(tt.role) || !strings.HasPrefix(me["keyId"].(string), "key_") {
+		if me["workspaceId"] != e.wsID || me["workspaceName"] == "" || me["workspaceName"] == nil || me["role"] != string(tt.role) || !strings.HasPrefix(me["keyId"].(string), "key_") {
 			t.Errorf("me = %v, want workspace %s role %s", me, e.wsID, tt.role)
 		}
 	}

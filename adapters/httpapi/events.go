@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -30,12 +31,19 @@ func (s *Server) listEvents(c echo.Context) error {
 
 // meView tells a client which workspace and role its key has.
 type meView struct {
-	WorkspaceID string    `json:"workspaceId"`
-	Role        core.Role `json:"role"`
-	KeyID       string    `json:"keyId"`
+	WorkspaceID   string    `json:"workspaceId"`
+	WorkspaceName string    `json:"workspaceName"`
+	Role          core.Role `json:"role"`
+	KeyID         string    `json:"keyId"`
 }
 
+// me is also what Zapier and Make call to test a connection, so it stays
+// one cheap lookup.
 func (s *Server) me(c echo.Context) error {
 	k := apiKey(c)
-	return c.JSON(http.StatusOK, meView{WorkspaceID: k.WorkspaceID, Role: k.Role, KeyID: k.ID})
+	ws, err := s.cfg.Service.Workspace(c.Request().Context(), k.WorkspaceID)
+	if err != nil {
+		return fmt.Errorf("loading workspace: %w", err)
+	}
+	return c.JSON(http.StatusOK, meView{WorkspaceID: k.WorkspaceID, WorkspaceName: ws.Name, Role: k.Role, KeyID: k.ID})
 }

@@ -40,17 +40,28 @@ func insertAPIKey(ctx context.Context, tx *sql.Tx, key core.APIKey) error {
 	return nil
 }
 
+// Workspace finds a workspace by ID.
+func (s *Store) Workspace(ctx context.Context, id string) (core.Workspace, error) {
+	return s.workspaceWhere(ctx, "id", id)
+}
+
 // WorkspaceByName finds a workspace by its unique name.
 func (s *Store) WorkspaceByName(ctx context.Context, name string) (core.Workspace, error) {
+	return s.workspaceWhere(ctx, "name", name)
+}
+
+// workspaceWhere loads the workspace whose column col (id or name, both
+// unique) is val.
+func (s *Store) workspaceWhere(ctx context.Context, col, val string) (core.Workspace, error) {
 	var ws core.Workspace
 	var created int64
-	err := s.reader.QueryRowContext(ctx, `SELECT id, name, created_at FROM workspaces WHERE name = ?`, name).
+	err := s.reader.QueryRowContext(ctx, `SELECT id, name, created_at FROM workspaces WHERE `+col+` = ?`, val).
 		Scan(&ws.ID, &ws.Name, &created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return core.Workspace{}, fmt.Errorf("workspace %q: %w", name, core.ErrNotFound)
+		return core.Workspace{}, fmt.Errorf("workspace %q: %w", val, core.ErrNotFound)
 	}
 	if err != nil {
-		return core.Workspace{}, fmt.Errorf("loading workspace %q: %w", name, err)
+		return core.Workspace{}, fmt.Errorf("loading workspace %q: %w", val, err)
 	}
 	ws.CreatedAt = fromMicros(created)
 	return ws, nil

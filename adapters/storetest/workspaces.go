@@ -25,6 +25,9 @@ var workspaceCases = []testCase{
 		must(t, "WorkspaceByName", err)
 		ws.CreatedAt = us(ws.CreatedAt)
 		sameJSON(t, "workspace", got, ws)
+		byID, err := s.Workspace(ctx, ws.ID)
+		must(t, "Workspace", err)
+		sameJSON(t, "workspace by ID", byID, ws)
 
 		gotKey, err := s.APIKeyByHash(ctx, core.HashAPIKey(secret))
 		must(t, "APIKeyByHash", err)
@@ -36,6 +39,8 @@ var workspaceCases = []testCase{
 
 		_, err = s.WorkspaceByName(ctx, "acme-missing")
 		wantErr(t, "WorkspaceByName missing", err, core.ErrNotFound)
+		_, err = s.Workspace(ctx, core.NewID(core.PrefixWorkspace))
+		wantErr(t, "Workspace missing", err, core.ErrNotFound)
 		_, err = s.APIKeyByHash(ctx, core.HashAPIKey("phk_nope"))
 		wantErr(t, "APIKeyByHash missing", err, core.ErrNotFound)
 	}},
