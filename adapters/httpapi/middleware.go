@@ -117,7 +117,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.String("method", req.Method),
 			slog.String("route", route),
 			slog.Int("status", status),
-			slog.Duration("latency", latency),
+			// Milliseconds as a number: what log queries want (slog.Duration is ns).
+			slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
 		}
 		if ws := workspaceID(c); ws != "" {
 			attrs = append(attrs, slog.String("workspace_id", ws))

@@ -232,7 +232,7 @@ func TestRequestLogs(t *testing.T) {
 					t.Errorf("log %s = %v, want %v (%v)", k, last[k], v, last)
 				}
 			}
-			if _, ok := last["latency"]; !ok {
+			if _, ok := last["latency_ms"]; !ok {
 				t.Errorf("log has no latency: %v", last)
 			}
 		})
