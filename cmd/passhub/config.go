@@ -62,8 +62,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("logLevel", c.LogLevel),
 		slog.Int64("maxBodyBytes", c.MaxBodyBytes),
 		slog.Int("workerConcurrency", c.WorkerConcurrency),
-		slog.Duration("shutdownTimeout", c.ShutdownTimeout),
-		slog.Duration("sweepAfter", c.SweepAfter),
+		slog.String("shutdownTimeout", c.ShutdownTimeout.String()),
+		slog.String("sweepAfter", c.SweepAfter.String()),
 		slog.Bool("bootstrapKey", c.BootstrapKey != ""),
 	)
 }
