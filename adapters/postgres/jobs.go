@@ -54,20 +54,7 @@ func insertJob(ctx context.Context, tx pgx.Tx, j core.Job, at time.Time) error {
 }
 
 func (s *Store) listJobs(ctx context.Context, query string, args ...any) ([]core.Job, error) {
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []core.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.pool, scanJob, query, args...)
 }
 
 // PendingJobs returns up to limit pending jobs, oldest first.

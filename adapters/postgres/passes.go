@@ -159,27 +159,11 @@ func (s *Store) ListPasses(ctx context.Context, workspaceID string, q core.PassQ
 		query += ` AND updated_at >= ` + args.add(sqlstore.TruncTime(q.UpdatedSince))
 	}
 	query += ` ORDER BY id LIMIT ` + args.add(limit+1)
-	rows, err := s.pool.Query(ctx, query, args...)
+	out, err := queryAll(ctx, s.pool, scanPass, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing passes: %w", err)
 	}
-	defer rows.Close()
-	var out []core.Pass
-	for rows.Next() {
-		p, err := scanPass(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("reading pass: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("listing passes: %w", err)
-	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = sqlstore.EncodeCursor(out[limit-1].ID)
-	}
+	out, next := sqlstore.CutPage(out, limit, func(x core.Pass) string { return x.ID })
 	return out, next, nil
 }
 

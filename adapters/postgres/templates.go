@@ -43,6 +43,14 @@ func (s *Store) CreateTemplate(ctx context.Context, t core.Template) error {
 	return nil
 }
 
+func scanTemplate(row pgx.Row) (core.Template, error) {
+	var doc []byte
+	if err := row.Scan(&doc); err != nil {
+		return core.Template{}, err
+	}
+	return decodeTemplate(doc)
+}
+
 func decodeTemplate(doc []byte) (core.Template, error) {
 	var t core.Template
 	if err := json.Unmarshal(doc, &t); err != nil {
@@ -87,27 +95,11 @@ func (s *Store) ListTemplates(ctx context.Context, workspaceID string, page core
 		query += ` AND id > ` + args.add(after)
 	}
 	query += ` ORDER BY id LIMIT ` + args.add(limit+1)
-	rows, err := s.pool.Query(ctx, query, args...)
+	out, err := queryAll(ctx, s.pool, scanTemplate, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing templates: %w", err)
 	}
-	docs, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-	if err != nil {
-		return nil, "", fmt.Errorf("listing templates: %w", err)
-	}
-	out := make([]core.Template, 0, len(docs))
-	for _, doc := range docs {
-		t, err := decodeTemplate(doc)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, t)
-	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = sqlstore.EncodeCursor(out[limit-1].ID)
-	}
+	out, next := sqlstore.CutPage(out, limit, func(x core.Template) string { return x.ID })
 	return out, next, nil
 }
 

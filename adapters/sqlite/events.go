@@ -64,26 +64,10 @@ func (s *Store) ListEvents(ctx context.Context, workspaceID string, q core.Event
 	}
 	query += ` ORDER BY seq DESC LIMIT ?`
 	args = append(args, limit+1)
-	rows, err := s.reader.QueryContext(ctx, query, args...)
+	out, err := queryAll(ctx, s.reader, scanEvent, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing events: %w", err)
 	}
-	defer rows.Close()
-	var out []core.Event
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("reading event: %w", err)
-		}
-		out = append(out, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("listing events: %w", err)
-	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = sqlstore.EncodeCursor(strconv.FormatInt(out[limit-1].Seq, 10))
-	}
+	out, next := sqlstore.CutPage(out, limit, func(x core.Event) string { return strconv.FormatInt(x.Seq, 10) })
 	return out, next, nil
 }

@@ -68,7 +68,7 @@ func templateIn(ctx context.Context, q querier, workspaceID, id string) (core.Te
 // ListTemplates pages the workspace's templates by ID (creation order).
 func (s *Store) ListTemplates(ctx context.Context, workspaceID string, page core.Page) ([]core.Template, string, error) {
 	limit := sqlstore.PageLimit(page.Limit)
-	query := `SELECT doc, id FROM templates WHERE workspace_id = ?`
+	query := `SELECT doc FROM templates WHERE workspace_id = ?`
 	args := []any{workspaceID}
 	if page.Cursor != "" {
 		after, err := sqlstore.DecodeCursor(page.Cursor)
@@ -80,31 +80,11 @@ func (s *Store) ListTemplates(ctx context.Context, workspaceID string, page core
 	}
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, limit+1)
-	rows, err := s.reader.QueryContext(ctx, query, args...)
+	out, err := queryAll(ctx, s.reader, scanTemplate, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing templates: %w", err)
 	}
-	defer rows.Close()
-	var out []core.Template
-	for rows.Next() {
-		var doc, id string
-		if err := rows.Scan(&doc, &id); err != nil {
-			return nil, "", fmt.Errorf("reading template: %w", err)
-		}
-		var t core.Template
-		if err := json.Unmarshal([]byte(doc), &t); err != nil {
-			return nil, "", fmt.Errorf("decoding template %s: %w", id, err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("listing templates: %w", err)
-	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = sqlstore.EncodeCursor(out[limit-1].ID)
-	}
+	out, next := sqlstore.CutPage(out, limit, func(x core.Template) string { return x.ID })
 	return out, next, nil
 }
 

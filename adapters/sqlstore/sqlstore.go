@@ -134,3 +134,14 @@ func Migrations(fsys fs.FS) ([]Migration, error) {
 	}
 	return out, nil
 }
+
+// CutPage takes a list read with LIMIT limit+1 and returns at most limit
+// items, plus the cursor of the last one when the extra row shows that
+// more follow ("" on the last page).
+func CutPage[T any](items []T, limit int, cursorOf func(T) string) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, EncodeCursor(cursorOf(items[limit-1]))
+}
