@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 
 	"github.com/jackc/pgx/v5"
 
@@ -176,38 +175,18 @@ func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(
 		if err != nil {
 			return err
 		}
-		// fn gets its own copy of the data, so the comparison below is
-		// sound whatever fn does to the map.
-		p := before
-		p.Data, err = cloneData(before.Data)
+		p, data, events, changed, err := sqlstore.ApplyPassChange(before, fn)
 		if err != nil {
 			return err
 		}
-		events, err := fn(&p)
-		if err != nil {
-			return err
-		}
-		// Identity and creation never change.
-		p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID = before.ID, before.WorkspaceID, before.TemplateID, before.ExternalID
-		p.AuthToken, p.CreatedAt = before.AuthToken, before.CreatedAt
-		p = sqlstore.NormPass(p)
-		data, err := encodeData(p.Data)
-		if err != nil {
-			return err
-		}
-		// Compare and return the data as it reads back (numbers float64).
-		p.Data = map[string]any{}
-		if err := json.Unmarshal(data, &p.Data); err != nil {
-			return fmt.Errorf("decoding pass data: %w", err)
-		}
-		if len(events) == 0 && reflect.DeepEqual(before, p) {
+		if !changed {
 			out = before
 			return nil
 		}
 		_, err = tx.Exec(ctx, `UPDATE passes SET data = $1, lifecycle = $2, version = $3, wallet_status = $4,
 			apple_installed_at = $5, google_installed_at = $6, wallet_last_changed_at = $7, wallet_last_event = $8, updated_at = $9
 			WHERE workspace_id = $10 AND id = $11`,
-			data, string(p.Lifecycle), p.Version, string(p.WalletStatus),
+			json.RawMessage(data), string(p.Lifecycle), p.Version, string(p.WalletStatus),
 			p.AppleWalletInstalledAt, p.GoogleWalletInstalledAt, p.WalletLastChangedAt,
 			string(p.WalletLastEvent), p.UpdatedAt, workspaceID, id)
 		if badText(err) {
@@ -224,19 +203,6 @@ func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(
 	})
 	if err != nil {
 		return core.Pass{}, err
-	}
-	return out, nil
-}
-
-// cloneData deep-copies pass data through JSON, as it would read back.
-func cloneData(m map[string]any) (map[string]any, error) {
-	b, err := encodeData(m)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]any{}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("copying pass data: %w", err)
 	}
 	return out, nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/passhub/passhub/adapters/sqlstore"
@@ -173,37 +172,18 @@ func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(
 		if err != nil {
 			return err
 		}
-		// fn gets its own decoded copy, so the comparison below is sound
-		// whatever fn does to the data map.
-		p, err := passIn(ctx, tx, workspaceID, id)
+		p, data, events, changed, err := sqlstore.ApplyPassChange(before, fn)
 		if err != nil {
 			return err
 		}
-		events, err := fn(&p)
-		if err != nil {
-			return err
-		}
-		// Identity and creation never change.
-		p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID = before.ID, before.WorkspaceID, before.TemplateID, before.ExternalID
-		p.AuthToken, p.CreatedAt = before.AuthToken, before.CreatedAt
-		p = sqlstore.NormPass(p)
-		data, err := encodeData(p.Data)
-		if err != nil {
-			return err
-		}
-		// Compare and return the data as it reads back (numbers float64).
-		p.Data = map[string]any{}
-		if err := json.Unmarshal([]byte(data), &p.Data); err != nil {
-			return fmt.Errorf("decoding pass data: %w", err)
-		}
-		if len(events) == 0 && reflect.DeepEqual(before, p) {
+		if !changed {
 			out = before
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE passes SET data = ?, lifecycle = ?, version = ?, wallet_status = ?,
 			apple_installed_at = ?, google_installed_at = ?, wallet_last_changed_at = ?, wallet_last_event = ?, updated_at = ?
 			WHERE workspace_id = ? AND id = ?`,
-			data, string(p.Lifecycle), p.Version, string(p.WalletStatus),
+			string(data), string(p.Lifecycle), p.Version, string(p.WalletStatus),
 			nullMicros(p.AppleWalletInstalledAt), nullMicros(p.GoogleWalletInstalledAt), nullMicros(p.WalletLastChangedAt),
 			string(p.WalletLastEvent), micros(p.UpdatedAt), workspaceID, id); err != nil {
 			return fmt.Errorf("updating pass %s: %w", id, err)

@@ -4,8 +4,10 @@ package sqlstore
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io/fs"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -144,4 +146,45 @@ func CutPage[T any](items []T, limit int, cursorOf func(T) string) ([]T, string)
 	}
 	items = items[:limit]
 	return items, EncodeCursor(cursorOf(items[limit-1]))
+}
+
+// ApplyPassChange runs fn on a copy of before and settles the result the
+// way both stores need it: identity and creation restored, times
+// normalised, and data as it reads back from JSON (numbers float64), with
+// its encoding for the data column. changed is false when fn produced no
+// events and left the pass as it was, so nothing needs writing.
+func ApplyPassChange(before core.Pass, fn func(*core.Pass) ([]core.Event, error)) (p core.Pass, data []byte, events []core.Event, changed bool, err error) {
+	p = before
+	// fn gets its own copy of the data, so comparing with before is sound
+	// whatever fn does to the map.
+	if p.Data, _, err = roundTripData(before.Data); err != nil {
+		return core.Pass{}, nil, nil, false, err
+	}
+	if events, err = fn(&p); err != nil {
+		return core.Pass{}, nil, nil, false, err
+	}
+	p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID = before.ID, before.WorkspaceID, before.TemplateID, before.ExternalID
+	p.AuthToken, p.CreatedAt = before.AuthToken, before.CreatedAt
+	p = NormPass(p)
+	if p.Data, data, err = roundTripData(p.Data); err != nil {
+		return core.Pass{}, nil, nil, false, err
+	}
+	return p, data, events, len(events) > 0 || !reflect.DeepEqual(before, p), nil
+}
+
+// roundTripData encodes pass data and decodes it again: a deep copy in
+// exactly the shape a read gives.
+func roundTripData(m map[string]any) (map[string]any, []byte, error) {
+	if m == nil {
+		m = map[string]any{}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding pass data: %w", err)
+	}
+	out := map[string]any{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, nil, fmt.Errorf("decoding pass data: %w", err)
+	}
+	return out, b, nil
 }
