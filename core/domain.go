@@ -116,6 +116,12 @@ type Pass struct {
 	WalletLastEvent         EventType    `json:"walletLastEvent,omitempty"`
 	CreatedAt               time.Time    `json:"createdAt"`
 	UpdatedAt               time.Time    `json:"updatedAt"`
+	// Message and Changed describe the change that made this version: the
+	// text to show on the lock screen and the data keys whose values
+	// changed. Rendering uses them (Apple changeMessage); each change
+	// replaces them.
+	Message string   `json:"-"`
+	Changed []string `json:"-"`
 }
 
 // DeriveWalletStatus is the status implied by the install timestamps.

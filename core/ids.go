@@ -24,6 +24,7 @@ const (
 	PrefixTemplate  = "tpl"
 	PrefixPass      = "pass"
 	PrefixEvent     = "evt"
+	PrefixShareLink = "shl"
 )
 
 var idMu sync.Mutex

@@ -400,6 +400,8 @@ func (s *Service) change(p *Pass, data map[string]any, lc Lifecycle, message str
 	p.Lifecycle = lc
 	p.Version++
 	p.UpdatedAt = now
+	p.Message = message
+	p.Changed = changed
 	var events []Event
 	if len(changed) > 0 {
 		ev := NewEvent(EventUpdated, p, now)
