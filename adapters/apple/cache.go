@@ -11,6 +11,9 @@ type CacheKey struct {
 	PassID          string
 	Version         int64
 	TemplateVersion int64
+	// Credentials is the credentials' upload time (µs): a new Pass Type ID
+	// changes pass.json.
+	Credentials int64
 }
 
 // Cache is a bounded LRU of unsigned Files per (pass, version, template version), so a

@@ -173,6 +173,7 @@ func Render(t core.Template, p core.Pass, opts RenderOptions) ([]byte, error) {
 		AuxiliaryFields: renderFields(t.Fields.Auxiliary, p.Data),
 		BackFields:      renderFields(t.Fields.Back, p.Data),
 	}
+	applyMessage(st, t.Fields, p)
 	switch t.Style {
 	case core.StyleBoardingPass:
 		if t.TransitType == "" {
@@ -267,6 +268,61 @@ func renderFields(fields []core.Field, data map[string]any) []fieldJSON {
 		})
 	}
 	return out
+}
+
+// MessageFieldKey is the back field that carries an update's message when
+// none of the fields it changed is on the pass.
+const MessageFieldKey = "passhub_message"
+
+// applyMessage puts the message of the change that made this version on
+// the lock screen. Wallet alerts when a field's value changes and that
+// field has a changeMessage, so the message becomes the changeMessage of
+// the first displayed field whose data changed, and the other changed
+// fields stay quiet (one alert, the one asked for). When no displayed
+// field changed, a back field whose value is the message announces itself
+// with "%@".
+func applyMessage(st *structureJSON, layout core.FieldLayout, p core.Pass) {
+	if p.Message == "" {
+		return
+	}
+	changed := make(map[string]bool, len(p.Changed))
+	for _, k := range p.Changed {
+		changed[k] = true
+	}
+	groups := []struct {
+		tpl []core.Field
+		out []fieldJSON
+	}{
+		{layout.Header, st.HeaderFields}, {layout.Primary, st.PrimaryFields}, {layout.Secondary, st.SecondaryFields},
+		{layout.Auxiliary, st.AuxiliaryFields}, {layout.Back, st.BackFields},
+	}
+	placed := false
+	for _, g := range groups {
+		for i, f := range g.tpl {
+			if !changed[f.DataKey()] {
+				continue
+			}
+			if placed {
+				g.out[i].ChangeMessage = ""
+				continue
+			}
+			g.out[i].ChangeMessage = changeMessageFormat(p.Message)
+			placed = true
+		}
+	}
+	if !placed {
+		st.BackFields = append(st.BackFields, fieldJSON{Key: MessageFieldKey, Label: "Update", Value: p.Message, ChangeMessage: "%@"})
+	}
+}
+
+// changeMessageFormat makes user text safe as a format string: a "%@" the
+// user wrote stays the new value; every other % is literal.
+func changeMessageFormat(msg string) string {
+	parts := strings.Split(msg, "%@")
+	for i, part := range parts {
+		parts[i] = strings.ReplaceAll(part, "%", "%%")
+	}
+	return strings.Join(parts, "%@")
 }
 
 // fieldValue keeps numbers as JSON numbers (Apple formats them with

@@ -394,3 +394,61 @@ func TestRenderStoreCardGolden(t *testing.T) {
 		t.Errorf("pass.json differs from %s (run with -update if intended):\n%s", path, got)
 	}
 }
+
+func TestRenderPutsTheUpdateMessageOnTheLockScreen(t *testing.T) {
+	type want struct {
+		row, key, changeMessage string
+	}
+	tests := []struct {
+		name    string
+		message string
+		changed []string
+		want    []want
+		// backMessage is the value of the message back field; empty means
+		// there must be none.
+		backMessage string
+	}{
+		{name: "no message keeps the template's changeMessage", changed: []string{"points"},
+			want: []want{{"primaryFields", "points", "You now have %@ points"}}},
+		{name: "message replaces the changed field's changeMessage", message: "You earned 50 points", changed: []string{"points"},
+			want: []want{{"primaryFields", "points", "You earned 50 points"}}},
+		{name: "a %@ the user wrote stays the value, other % are literal", message: "100% done: %@ points", changed: []string{"points"},
+			want: []want{{"primaryFields", "points", "100%% done: %@ points"}}},
+		{name: "only the first changed field alerts", message: "Welcome to Gold", changed: []string{"fullName", "tier"},
+			want: []want{{"headerFields", "tier", "Welcome to Gold"}, {"secondaryFields", "name", ""}}},
+		{name: "no displayed field changed: a back field carries it", message: "Thanks for visiting", changed: []string{"hidden"},
+			want: []want{{"primaryFields", "points", "You now have %@ points"}}, backMessage: "Thanks for visiting"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPass()
+			p.Message, p.Changed = tc.message, tc.changed
+			st := renderMap(t, testTemplate(core.StyleStoreCard), p, testOptions())["storeCard"].(map[string]any)
+			find := func(row, key string) map[string]any {
+				rows, _ := st[row].([]any)
+				for _, f := range rows {
+					if m := f.(map[string]any); m["key"] == key {
+						return m
+					}
+				}
+				return nil
+			}
+			for _, w := range tc.want {
+				f := find(w.row, w.key)
+				if f == nil {
+					t.Fatalf("no %s field %q", w.row, w.key)
+				}
+				if got, _ := f["changeMessage"].(string); got != w.changeMessage {
+					t.Errorf("%s.%s changeMessage = %q, want %q", w.row, w.key, got, w.changeMessage)
+				}
+			}
+			back := find("backFields", MessageFieldKey)
+			switch {
+			case tc.backMessage == "" && back != nil:
+				t.Errorf("unexpected message back field %v", back)
+			case tc.backMessage != "" && (back == nil || back["value"] != tc.backMessage || back["changeMessage"] != "%@"):
+				t.Errorf("message back field = %v, want value %q with changeMessage %%@", back, tc.backMessage)
+			}
+		})
+	}
+}

@@ -51,6 +51,9 @@ type Config struct {
 	// POST, PUT, PATCH or DELETE that was not a replay), so an in-process
 	// outbox relay can wake up. It must not block. May be nil.
 	OnCommit func()
+	// Apple serves Apple credentials, pass downloads, share links, the
+	// push log and the PassKit web service. Nil: those routes are absent.
+	Apple *AppleConfig
 	// Now is the clock for idempotency records. Default time.Now (UTC).
 	Now func() time.Time
 }
@@ -91,6 +94,11 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("MaxBodyBytes must not be negative"))
+	}
+	if cfg.Apple != nil {
+		if err := cfg.Apple.validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for name, p := range cfg.Readiness {
 		if name == "" {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/passhub/passhub/adapters/apple"
+	"github.com/passhub/passhub/adapters/secretbox"
 	"github.com/passhub/passhub/adapters/sqlite"
 	"github.com/passhub/passhub/core"
 )
@@ -73,6 +76,7 @@ func newEnvWith(t testing.TB, st *sqlite.Store, svc *core.Service, opts ...envOp
 		Logger:      slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Version:     "test",
 		OnCommit:    func() { e.commits.Add(1) },
+		Apple:       appleConfig(t, st),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -80,6 +84,28 @@ func newEnvWith(t testing.TB, st *sqlite.Store, svc *core.Service, opts ...envOp
 	e.srv, err = New(cfg)
 	must(t, err)
 	return e
+}
+
+// testPublicURL is the public URL the test server believes it has.
+const testPublicURL = "https://passhub.test"
+
+// appleConfig wires the Apple side over st. The pusher never sends here
+// (no worker runs); it only records template push jobs.
+func appleConfig(t testing.TB, st *sqlite.Store) *AppleConfig {
+	t.Helper()
+	key := make([]byte, secretbox.KeySize)
+	_, err := rand.Read(key)
+	must(t, err)
+	box, err := secretbox.New(key)
+	must(t, err)
+	issuer := apple.NewIssuer(st, box, testPublicURL, 100)
+	return &AppleConfig{
+		PassKit:   core.NewPassKit(st),
+		Issuer:    issuer,
+		Pusher:    apple.NewPusher(st, issuer, nil, slog.New(slog.DiscardHandler)),
+		Store:     st,
+		PublicURL: testPublicURL,
+	}
 }
 
 func must(t testing.TB, err error) {

@@ -190,10 +190,16 @@ func bearerToken(h string) (string, bool) {
 	return token, token != ""
 }
 
-// requireJSON refuses bodies that do not say they are JSON.
+// requireJSON refuses bodies that do not say they are JSON. A POST with
+// no body at all (an action such as "push" or "create a share link")
+// needs no Content-Type.
 func (s *Server) requireJSON(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		switch c.Request().Method {
+		req := c.Request()
+		if req.Method == http.MethodPost && req.ContentLength == 0 && len(req.TransferEncoding) == 0 {
+			return next(c)
+		}
+		switch req.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch:
 			if ct := c.Request().Header.Get(echo.HeaderContentType); !isJSONMediaType(ct) {
 				return badRequest(errUnsupportedMediaType, "Content-Type",

@@ -87,6 +87,10 @@ func problemFor(err error) Problem {
 	switch {
 	case errors.As(err, &mbe):
 		code, typ, p.Detail = http.StatusRequestEntityTooLarge, "body-too-large", "the request body is larger than the server accepts"
+	case errors.Is(err, errPassAuth):
+		code, typ, p.Detail = http.StatusUnauthorized, "unauthorized", "a valid Authorization: ApplePass <authenticationToken> for this pass is required"
+	case errors.Is(err, errGone):
+		code, typ, p.Detail = http.StatusGone, "gone", "this link has been revoked"
 	case errors.As(err, &re):
 		p.Field, p.Detail = re.field, re.detail
 		switch re.kind {

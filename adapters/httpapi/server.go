@@ -39,7 +39,10 @@ type Route struct {
 // authenticated, role-checked, body-limited and idempotent on writes.
 type route struct {
 	Route
-	api     bool
+	api bool
+	// limited routes get only the body limit (the PassKit web service:
+	// devices authenticate per pass, not with API keys).
+	limited bool
 	handler echo.HandlerFunc
 }
 
@@ -77,8 +80,11 @@ func New(cfg Config) (*Server, error) {
 	apiMiddleware := []echo.MiddlewareFunc{s.limitBody, s.authenticate, s.requireJSON, s.idempotent, s.notifyCommit}
 	for _, r := range s.table() {
 		mw := []echo.MiddlewareFunc{labelRoute(r.Path)}
-		if r.api {
+		switch {
+		case r.api:
 			mw = append(mw, apiMiddleware...)
+		case r.limited:
+			mw = append(mw, s.limitBody)
 		}
 		e.Add(r.Method, echoPath(r.Path), r.handler, mw...)
 		s.routes = append(s.routes, r.Route)
@@ -100,7 +106,10 @@ func (s *Server) table() []route {
 	open := func(method, path string, h echo.HandlerFunc) route {
 		return route{Route: Route{method, path}, handler: h}
 	}
-	return []route{
+	passkit := func(method, path string, h echo.HandlerFunc) route {
+		return route{Route: Route{method, path}, limited: true, handler: h}
+	}
+	routes := []route{
 		open(http.MethodGet, "/healthz", s.healthz),
 		open(http.MethodGet, "/readyz", s.readyz),
 		open(http.MethodGet, "/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))),
@@ -127,6 +136,7 @@ func (s *Server) table() []route {
 
 		api(http.MethodGet, "/v1/events", s.listEvents),
 	}
+	return append(routes, s.appleRoutes(api, open, passkit)...)
 }
 
 // echoPath turns "/v1/passes/{id}" into echo's "/v1/passes/:id".

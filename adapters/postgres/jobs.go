@@ -175,3 +175,36 @@ func (s *Store) FailJob(ctx context.Context, id int64, msg string, final bool, a
 	}
 	return nil
 }
+
+// CreateJobs inserts pending jobs in one statement, skipping any whose
+// kind and key exist, and returns how many were new.
+func (s *Store) CreateJobs(ctx context.Context, jobs []core.Job) (int, error) {
+	if len(jobs) == 0 {
+		return 0, nil
+	}
+	at := time.Now()
+	n := len(jobs)
+	workspaces, kinds, keys, states := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	payloads := make([][]byte, n)
+	created := make([]time.Time, n)
+	for i, j := range jobs {
+		workspaces[i], kinds[i], keys[i], states[i] = j.WorkspaceID, j.Kind, j.Key, string(core.JobPending)
+		if j.Payload != nil {
+			payloads[i] = j.Payload
+		}
+		if j.CreatedAt.IsZero() {
+			j.CreatedAt = at
+		}
+		created[i] = sqlstore.TruncTime(j.CreatedAt)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[])
+		ON CONFLICT (kind, key) DO NOTHING`, workspaces, kinds, keys, payloads, states, created)
+	if badText(err) {
+		return 0, core.Invalid("job", "contains characters that cannot be stored")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("inserting jobs: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -13,19 +13,25 @@ import (
 )
 
 const passColumns = `id, workspace_id, template_id, external_id, data, lifecycle, version, auth_token, wallet_status,
-	apple_installed_at, google_installed_at, wallet_last_changed_at, wallet_last_event, created_at, updated_at`
+	apple_installed_at, google_installed_at, wallet_last_changed_at, wallet_last_event, created_at, updated_at, message, changed`
 
 func scanPass(row pgx.Row) (core.Pass, error) {
 	var p core.Pass
-	var data []byte
+	var data, changedKeys []byte
 	var lifecycle, wallet, lastEvent string
 	if err := row.Scan(&p.ID, &p.WorkspaceID, &p.TemplateID, &p.ExternalID, &data, &lifecycle, &p.Version, &p.AuthToken, &wallet,
-		&p.AppleWalletInstalledAt, &p.GoogleWalletInstalledAt, &p.WalletLastChangedAt, &lastEvent, &p.CreatedAt, &p.UpdatedAt); err != nil {
+		&p.AppleWalletInstalledAt, &p.GoogleWalletInstalledAt, &p.WalletLastChangedAt, &lastEvent, &p.CreatedAt, &p.UpdatedAt,
+		&p.Message, &changedKeys); err != nil {
 		return core.Pass{}, err
 	}
 	if err := json.Unmarshal(data, &p.Data); err != nil {
 		return core.Pass{}, fmt.Errorf("decoding data of pass %s: %w", p.ID, err)
 	}
+	keys, err := sqlstore.DecodeChanged(changedKeys)
+	if err != nil {
+		return core.Pass{}, fmt.Errorf("pass %s: %w", p.ID, err)
+	}
+	p.Changed = keys
 	if p.Data == nil {
 		p.Data = map[string]any{}
 	}
@@ -59,10 +65,15 @@ func (s *Store) CreatePass(ctx context.Context, p core.Pass, events []core.Event
 	if err != nil {
 		return err
 	}
+	changedKeys, err := sqlstore.EncodeChanged(p.Changed)
+	if err != nil {
+		return err
+	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO passes (`+passColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		_, err := tx.Exec(ctx, `INSERT INTO passes (`+passColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID, data, string(p.Lifecycle), p.Version, p.AuthToken, string(p.WalletStatus),
-			p.AppleWalletInstalledAt, p.GoogleWalletInstalledAt, p.WalletLastChangedAt, string(p.WalletLastEvent), p.CreatedAt, p.UpdatedAt)
+			p.AppleWalletInstalledAt, p.GoogleWalletInstalledAt, p.WalletLastChangedAt, string(p.WalletLastEvent), p.CreatedAt, p.UpdatedAt,
+			p.Message, json.RawMessage(changedKeys))
 		if c, ok := constraintViolation(err, codeUniqueViolation); ok {
 			if c == "passes_external_id_key" {
 				return &core.ConflictError{Field: "externalId", Reason: fmt.Sprintf("a pass of template %s with external ID %q already exists", p.TemplateID, p.ExternalID)}
@@ -175,34 +186,45 @@ func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(
 		if err != nil {
 			return err
 		}
-		p, data, events, changed, err := sqlstore.ApplyPassChange(before, fn)
-		if err != nil {
-			return err
-		}
-		if !changed {
-			out = before
-			return nil
-		}
-		_, err = tx.Exec(ctx, `UPDATE passes SET data = $1, lifecycle = $2, version = $3, wallet_status = $4,
-			apple_installed_at = $5, google_installed_at = $6, wallet_last_changed_at = $7, wallet_last_event = $8, updated_at = $9
-			WHERE workspace_id = $10 AND id = $11`,
-			json.RawMessage(data), string(p.Lifecycle), p.Version, string(p.WalletStatus),
-			p.AppleWalletInstalledAt, p.GoogleWalletInstalledAt, p.WalletLastChangedAt,
-			string(p.WalletLastEvent), p.UpdatedAt, workspaceID, id)
-		if badText(err) {
-			return core.Invalid("data", "contains characters that cannot be stored (such as NUL)")
-		}
-		if err != nil {
-			return fmt.Errorf("updating pass %s: %w", id, err)
-		}
-		if err := insertEvents(ctx, tx, events); err != nil {
-			return err
-		}
-		out = p
-		return nil
+		out, err = changePass(ctx, tx, before, fn)
+		return err
 	})
 	if err != nil {
 		return core.Pass{}, err
 	}
 	return out, nil
+}
+
+// changePass lets fn change before (read in tx with its row locked),
+// saves what it changed and appends its events with their jobs. It
+// returns the pass as saved.
+func changePass(ctx context.Context, tx pgx.Tx, before core.Pass, fn func(*core.Pass) ([]core.Event, error)) (core.Pass, error) {
+	p, data, events, changed, err := sqlstore.ApplyPassChange(before, fn)
+	if err != nil {
+		return core.Pass{}, err
+	}
+	if !changed {
+		return before, nil
+	}
+	changedKeys, err := sqlstore.EncodeChanged(p.Changed)
+	if err != nil {
+		return core.Pass{}, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE passes SET data = $1, lifecycle = $2, version = $3, wallet_status = $4,
+		apple_installed_at = $5, google_installed_at = $6, wallet_last_changed_at = $7, wallet_last_event = $8, updated_at = $9,
+		message = $10, changed = $11
+		WHERE workspace_id = $12 AND id = $13`,
+		json.RawMessage(data), string(p.Lifecycle), p.Version, string(p.WalletStatus),
+		p.AppleWalletInstalledAt, p.GoogleWalletInstalledAt, p.WalletLastChangedAt,
+		string(p.WalletLastEvent), p.UpdatedAt, p.Message, json.RawMessage(changedKeys), p.WorkspaceID, p.ID)
+	if badText(err) {
+		return core.Pass{}, core.Invalid("data", "contains characters that cannot be stored (such as NUL)")
+	}
+	if err != nil {
+		return core.Pass{}, fmt.Errorf("updating pass %s: %w", p.ID, err)
+	}
+	if err := insertEvents(ctx, tx, events); err != nil {
+		return core.Pass{}, err
+	}
+	return p, nil
 }

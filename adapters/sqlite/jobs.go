@@ -34,8 +34,30 @@ func scanJob(row scanner) (core.Job, error) {
 	return j, nil
 }
 
+const insertJobSQL = `INSERT INTO jobs (workspace_id, kind, key, payload, state, attempts, last_error, created_at)
+	VALUES (?, ?, ?, ?, ?, 0, '', ?) ON CONFLICT (kind, key) DO NOTHING`
+
+// execer is a transaction or a statement prepared in one.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// preparedExec runs its statement whatever query it is given.
+type preparedExec struct{ stmt *sql.Stmt }
+
+func (p preparedExec) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return p.stmt.ExecContext(ctx, args...)
+}
+
 // insertJob writes a job unless one of its kind and key exists.
 func insertJob(ctx context.Context, tx *sql.Tx, j core.Job, at time.Time) error {
+	_, err := insertJobCounted(ctx, tx, j, at)
+	return err
+}
+
+// insertJobCounted is insertJob reporting whether the job was new; ex is
+// the transaction or insertJobSQL prepared in it.
+func insertJobCounted(ctx context.Context, ex execer, j core.Job, at time.Time) (bool, error) {
 	if j.State == "" {
 		j.State = core.JobPending
 	}
@@ -46,12 +68,48 @@ func insertJob(ctx context.Context, tx *sql.Tx, j core.Job, at time.Time) error 
 	if j.Payload != nil {
 		payload = []byte(j.Payload)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, attempts, last_error, created_at)
-		VALUES (?, ?, ?, ?, ?, 0, '', ?) ON CONFLICT (kind, key) DO NOTHING`,
-		j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), micros(j.CreatedAt)); err != nil {
-		return fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
+	res, err := ex.ExecContext(ctx, insertJobSQL, j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), micros(j.CreatedAt))
+	if err != nil {
+		return false, fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
+	}
+	return n > 0, nil
+}
+
+// CreateJobs inserts pending jobs, skipping any whose kind and key exist,
+// and returns how many were new.
+func (s *Store) CreateJobs(ctx context.Context, jobs []core.Job) (int, error) {
+	if len(jobs) == 0 {
+		return 0, nil
+	}
+	at := time.Now()
+	var n int
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, insertJobSQL)
+		if err != nil {
+			return fmt.Errorf("preparing job insert: %w", err)
+		}
+		defer stmt.Close()
+		n = 0
+		for _, j := range jobs {
+			j.State = core.JobPending
+			ok, err := insertJobCounted(ctx, preparedExec{stmt}, j, at)
+			if err != nil {
+				return err
+			}
+			if ok {
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func (s *Store) listJobs(ctx context.Context, query string, args ...any) ([]core.Job, error) {

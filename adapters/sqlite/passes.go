@@ -13,20 +13,25 @@ import (
 )
 
 const passColumns = `id, workspace_id, template_id, external_id, data, lifecycle, version, auth_token, wallet_status,
-	apple_installed_at, google_installed_at, wallet_last_changed_at, wallet_last_event, created_at, updated_at`
+	apple_installed_at, google_installed_at, wallet_last_changed_at, wallet_last_event, created_at, updated_at, message, changed`
 
 func scanPass(row scanner) (core.Pass, error) {
 	var p core.Pass
-	var data, lifecycle, wallet, lastEvent string
+	var data, lifecycle, wallet, lastEvent, changedKeys string
 	var apple, google, changed sql.NullInt64
 	var created, updated int64
 	if err := row.Scan(&p.ID, &p.WorkspaceID, &p.TemplateID, &p.ExternalID, &data, &lifecycle, &p.Version, &p.AuthToken, &wallet,
-		&apple, &google, &changed, &lastEvent, &created, &updated); err != nil {
+		&apple, &google, &changed, &lastEvent, &created, &updated, &p.Message, &changedKeys); err != nil {
 		return core.Pass{}, err
 	}
 	if err := json.Unmarshal([]byte(data), &p.Data); err != nil {
 		return core.Pass{}, fmt.Errorf("decoding data of pass %s: %w", p.ID, err)
 	}
+	keys, err := sqlstore.DecodeChanged([]byte(changedKeys))
+	if err != nil {
+		return core.Pass{}, fmt.Errorf("pass %s: %w", p.ID, err)
+	}
+	p.Changed = keys
 	if p.Data == nil {
 		p.Data = map[string]any{}
 	}
@@ -59,11 +64,15 @@ func (s *Store) CreatePass(ctx context.Context, p core.Pass, events []core.Event
 	if err != nil {
 		return err
 	}
+	changedKeys, err := sqlstore.EncodeChanged(p.Changed)
+	if err != nil {
+		return err
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO passes (`+passColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO passes (`+passColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID, data, string(p.Lifecycle), p.Version, p.AuthToken, string(p.WalletStatus),
 			nullMicros(p.AppleWalletInstalledAt), nullMicros(p.GoogleWalletInstalledAt), nullMicros(p.WalletLastChangedAt),
-			string(p.WalletLastEvent), micros(p.CreatedAt), micros(p.UpdatedAt))
+			string(p.WalletLastEvent), micros(p.CreatedAt), micros(p.UpdatedAt), p.Message, string(changedKeys))
 		if cols, ok := uniqueViolation(err); ok {
 			if strings.Contains(cols, "external_id") {
 				return &core.ConflictError{Field: "externalId", Reason: fmt.Sprintf("a pass of template %s with external ID %q already exists", p.TemplateID, p.ExternalID)}
@@ -172,30 +181,41 @@ func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(
 		if err != nil {
 			return err
 		}
-		p, data, events, changed, err := sqlstore.ApplyPassChange(before, fn)
-		if err != nil {
-			return err
-		}
-		if !changed {
-			out = before
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE passes SET data = ?, lifecycle = ?, version = ?, wallet_status = ?,
-			apple_installed_at = ?, google_installed_at = ?, wallet_last_changed_at = ?, wallet_last_event = ?, updated_at = ?
-			WHERE workspace_id = ? AND id = ?`,
-			string(data), string(p.Lifecycle), p.Version, string(p.WalletStatus),
-			nullMicros(p.AppleWalletInstalledAt), nullMicros(p.GoogleWalletInstalledAt), nullMicros(p.WalletLastChangedAt),
-			string(p.WalletLastEvent), micros(p.UpdatedAt), workspaceID, id); err != nil {
-			return fmt.Errorf("updating pass %s: %w", id, err)
-		}
-		if err := insertEvents(ctx, tx, events); err != nil {
-			return err
-		}
-		out = p
-		return nil
+		out, err = changePass(ctx, tx, before, fn)
+		return err
 	})
 	if err != nil {
 		return core.Pass{}, err
 	}
 	return out, nil
+}
+
+// changePass lets fn change before (read in tx, under the write lock),
+// saves what it changed and appends its events with their jobs. It
+// returns the pass as saved.
+func changePass(ctx context.Context, tx *sql.Tx, before core.Pass, fn func(*core.Pass) ([]core.Event, error)) (core.Pass, error) {
+	p, data, events, changed, err := sqlstore.ApplyPassChange(before, fn)
+	if err != nil {
+		return core.Pass{}, err
+	}
+	if !changed {
+		return before, nil
+	}
+	changedKeys, err := sqlstore.EncodeChanged(p.Changed)
+	if err != nil {
+		return core.Pass{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE passes SET data = ?, lifecycle = ?, version = ?, wallet_status = ?,
+		apple_installed_at = ?, google_installed_at = ?, wallet_last_changed_at = ?, wallet_last_event = ?, updated_at = ?,
+		message = ?, changed = ?
+		WHERE workspace_id = ? AND id = ?`,
+		string(data), string(p.Lifecycle), p.Version, string(p.WalletStatus),
+		nullMicros(p.AppleWalletInstalledAt), nullMicros(p.GoogleWalletInstalledAt), nullMicros(p.WalletLastChangedAt),
+		string(p.WalletLastEvent), micros(p.UpdatedAt), p.Message, string(changedKeys), p.WorkspaceID, p.ID); err != nil {
+		return core.Pass{}, fmt.Errorf("updating pass %s: %w", p.ID, err)
+	}
+	if err := insertEvents(ctx, tx, events); err != nil {
+		return core.Pass{}, err
+	}
+	return p, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,10 +79,14 @@ func NormTemplate(t core.Template) core.Template {
 	return t
 }
 
-// NormPass is p as it reads back: times truncated, data never nil.
+// NormPass is p as it reads back: times truncated, data never nil, and
+// Changed nil when it lists no key (nil and empty read back alike).
 func NormPass(p core.Pass) core.Pass {
 	if p.Data == nil {
 		p.Data = map[string]any{}
+	}
+	if len(p.Changed) == 0 {
+		p.Changed = nil
 	}
 	p.AppleWalletInstalledAt = TruncTimePtr(p.AppleWalletInstalledAt)
 	p.GoogleWalletInstalledAt = TruncTimePtr(p.GoogleWalletInstalledAt)
@@ -160,6 +165,7 @@ func ApplyPassChange(before core.Pass, fn func(*core.Pass) ([]core.Event, error)
 	if p.Data, _, err = roundTripData(before.Data); err != nil {
 		return core.Pass{}, nil, nil, false, err
 	}
+	p.Changed = slices.Clone(before.Changed)
 	if events, err = fn(&p); err != nil {
 		return core.Pass{}, nil, nil, false, err
 	}

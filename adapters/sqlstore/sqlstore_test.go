@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"testing/fstest"
 
@@ -82,5 +83,64 @@ func TestMigrations(t *testing.T) {
 		if _, err := Migrations(fsys); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+func TestPushTargets(t *testing.T) {
+	got := PushTargets([]Touched{
+		{DeviceLibraryID: "d3", PushToken: "shared", PassID: "p2", ExternalID: "e2"},
+		{DeviceLibraryID: "d1", PushToken: "shared", PassID: "p2", ExternalID: "e2"},
+		{DeviceLibraryID: "d2", PushToken: "own", PassID: "p1", ExternalID: "e1"},
+		{DeviceLibraryID: "d1", PushToken: "shared", PassID: "p1", ExternalID: "e1"},
+		{DeviceLibraryID: "d3", PushToken: "shared", PassID: "p3", ExternalID: "e3"},
+	})
+	want := []core.PushTarget{
+		{DeviceLibraryID: "d1", PushToken: "shared", Passes: []core.PassRef{{PassID: "p1", ExternalID: "e1"}, {PassID: "p2", ExternalID: "e2"}, {PassID: "p3", ExternalID: "e3"}}},
+		{DeviceLibraryID: "d2", PushToken: "own", Passes: []core.PassRef{{PassID: "p1", ExternalID: "e1"}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("PushTargets = %+v, want %+v", got, want)
+	}
+	if got := PushTargets(nil); len(got) != 0 {
+		t.Errorf("PushTargets(nil) = %+v", got)
+	}
+}
+
+func TestChangedKeys(t *testing.T) {
+	for _, keys := range [][]string{nil, {}} {
+		b, err := EncodeChanged(keys)
+		if err != nil || string(b) != "[]" {
+			t.Errorf("EncodeChanged(%#v) = %s, %v; want []", keys, b, err)
+		}
+		if p := NormPass(core.Pass{Changed: keys}); p.Changed != nil {
+			t.Errorf("NormPass kept Changed %#v", p.Changed)
+		}
+	}
+	for _, in := range []string{"", "[]", "null"} {
+		if got, err := DecodeChanged([]byte(in)); err != nil || got != nil {
+			t.Errorf("DecodeChanged(%q) = %#v, %v; want nil", in, got, err)
+		}
+	}
+	b, _ := EncodeChanged([]string{"a", "b"})
+	if got, err := DecodeChanged(b); err != nil || !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Errorf("round trip = %#v, %v", got, err)
+	}
+	if _, err := DecodeChanged([]byte("{")); err == nil {
+		t.Error("DecodeChanged of bad JSON: no error")
+	}
+}
+
+func TestApplyPassChangeCopiesChanged(t *testing.T) {
+	before := core.Pass{ID: "p", Data: map[string]any{}, Changed: []string{"a"}}
+	p, _, _, changed, err := ApplyPassChange(before, func(p *core.Pass) ([]core.Event, error) {
+		p.Changed[0] = "b"
+		return nil, nil
+	})
+	if err != nil || !changed || before.Changed[0] != "a" || p.Changed[0] != "b" {
+		t.Errorf("in-place change: changed %v, before %v, after %v, err %v", changed, before.Changed, p.Changed, err)
+	}
+	_, _, _, changed, _ = ApplyPassChange(before, func(*core.Pass) ([]core.Event, error) { return nil, nil })
+	if changed {
+		t.Error("no-op reported a change")
 	}
 }

@@ -416,4 +416,75 @@ var passCases = []testCase{
 		_, _, err = s.ListPasses(ctx, ws.ID, core.PassQuery{Page: core.Page{Cursor: "!!"}})
 		wantErr(t, "ListPasses with a bad cursor", err, core.ErrInvalid)
 	}},
+	{"Pass/MessageAndChanged", func(t *testing.T, s Store) {
+		ctx := t.Context()
+		ws := mustWorkspace(t, s)
+		tpl := mustTemplate(t, s, ws.ID)
+		p := newPass(ws.ID, tpl.ID, "m1")
+		p.Message, p.Changed = "Welcome", []string{"points", "tier"}
+		must(t, "CreatePass", s.CreatePass(ctx, p, nil))
+		got, err := s.Pass(ctx, ws.ID, p.ID)
+		must(t, "Pass", err)
+		if got.Message != "Welcome" || !slices.Equal(got.Changed, []string{"points", "tier"}) {
+			t.Errorf("created pass: message %q, changed %v", got.Message, got.Changed)
+		}
+
+		// Each change replaces both; no keys read back as nil.
+		got, err = s.UpdatePass(ctx, ws.ID, p.ID, func(q *core.Pass) ([]core.Event, error) {
+			q.Version++
+			q.Message, q.Changed = "Now gold", []string{"tier"}
+			return nil, nil
+		})
+		must(t, "UpdatePass", err)
+		if got.Message != "Now gold" || !slices.Equal(got.Changed, []string{"tier"}) {
+			t.Errorf("updated pass: message %q, changed %v", got.Message, got.Changed)
+		}
+		got, err = s.Pass(ctx, ws.ID, p.ID)
+		must(t, "Pass", err)
+		if got.Message != "Now gold" || !slices.Equal(got.Changed, []string{"tier"}) {
+			t.Errorf("updated pass read back: message %q, changed %v", got.Message, got.Changed)
+		}
+		for _, keys := range [][]string{nil, {}} {
+			got, err = s.UpdatePass(ctx, ws.ID, p.ID, func(q *core.Pass) ([]core.Event, error) {
+				q.Version++
+				q.Message, q.Changed = "", keys
+				return nil, nil
+			})
+			must(t, "UpdatePass", err)
+			if got.Changed != nil {
+				t.Errorf("changed %#v returned as %#v, want nil", keys, got.Changed)
+			}
+			got, err = s.Pass(ctx, ws.ID, p.ID)
+			must(t, "Pass", err)
+			if got.Message != "" || got.Changed != nil {
+				t.Errorf("changed %#v read back as %#v (message %q), want nil", keys, got.Changed, got.Message)
+			}
+		}
+		empty := newPass(ws.ID, tpl.ID, "m2")
+		empty.Changed = []string{}
+		must(t, "CreatePass", s.CreatePass(ctx, empty, nil))
+		got, err = s.Pass(ctx, ws.ID, empty.ID)
+		must(t, "Pass", err)
+		if got.Changed != nil || got.Message != "" {
+			t.Errorf("pass without a message: message %q, changed %#v", got.Message, got.Changed)
+		}
+
+		// fn changing the keys in place is a change, and fn's copy is its
+		// own.
+		got, err = s.UpdatePass(ctx, ws.ID, p.ID, func(q *core.Pass) ([]core.Event, error) {
+			q.Changed = []string{"points"}
+			return nil, nil
+		})
+		must(t, "UpdatePass", err)
+		got, err = s.UpdatePass(ctx, ws.ID, p.ID, func(q *core.Pass) ([]core.Event, error) {
+			q.Changed[0] = "tier"
+			return nil, nil
+		})
+		must(t, "UpdatePass in place", err)
+		reread, err := s.Pass(ctx, ws.ID, p.ID)
+		must(t, "Pass", err)
+		if !slices.Equal(reread.Changed, []string{"tier"}) || !slices.Equal(got.Changed, []string{"tier"}) {
+			t.Errorf("in-place change of the keys: returned %v, stored %v; want [tier]", got.Changed, reread.Changed)
+		}
+	}},
 }

@@ -20,6 +20,7 @@ type Store interface {
 	core.JobStore
 	core.IdempotencyStore
 	core.Pinger
+	core.AppleStore
 }
 
 type testCase struct {
@@ -38,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	cases = append(cases, jobCases...)
 	cases = append(cases, idempotencyCases...)
 	cases = append(cases, serviceCases...)
+	cases = append(cases, appleCases...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/passhub/passhub/adapters/apple"
 	"github.com/passhub/passhub/adapters/httpapi"
 	"github.com/passhub/passhub/adapters/postgres"
 	"github.com/passhub/passhub/adapters/queue"
@@ -29,6 +31,7 @@ type store interface {
 	core.Store
 	core.JobStore
 	core.IdempotencyStore
+	core.AppleStore
 	core.Pinger
 }
 
@@ -41,6 +44,9 @@ type app struct {
 	service *core.Service
 	box     *secretbox.Box
 	reg     *prometheus.Registry
+	issuer  *apple.Issuer
+	passkit *core.PassKit
+	pusher  *apple.Pusher
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -77,7 +83,40 @@ func openApp(ctx context.Context, cfg Config, stderr io.Writer) (*app, error) {
 		a.store, a.close = s, s.Close
 	}
 	a.service = core.NewService(a.store)
+	a.passkit = core.NewPassKit(a.store)
+	a.issuer = apple.NewIssuer(a.store, box, cfg.PublicURL, renderCacheSize)
+	apns, err := newAPNs(cfg)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.pusher = apple.NewPusher(a.store, a.issuer, apns, log)
 	return a, nil
+}
+
+// renderCacheSize bounds the rendered-pass cache (unsigned files of one
+// pass version each, a few KB plus the template's images).
+const renderCacheSize = 10000
+
+// newAPNs builds the APNs client pool; PASSHUB_APNS_CA_FILE adds roots
+// (a local mock's CA) to the system ones.
+func newAPNs(cfg Config) (*apple.APNs, error) {
+	apnsCfg := apple.APNsConfig{BaseURL: cfg.APNsURL}
+	if cfg.APNsCAFile != "" {
+		pemBytes, err := os.ReadFile(cfg.APNsCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading PASSHUB_APNS_CA_FILE: %w", err)
+		}
+		roots, err := x509.SystemCertPool()
+		if err != nil || roots == nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("invalid PASSHUB_APNS_CA_FILE %s: no PEM certificates in it", cfg.APNsCAFile)
+		}
+		apnsCfg.RootCAs = roots
+	}
+	return apple.NewAPNs(apnsCfg), nil
 }
 
 // bootstrap ensures there is a workspace to log in to: the bootstrap key's
@@ -192,6 +231,9 @@ func (a *app) startAPI(ctx context.Context, wg *sync.WaitGroup, fail context.Can
 		MaxBodyBytes: a.cfg.MaxBodyBytes,
 		Version:      versionString(),
 		OnCommit:     onCommit,
+		Apple: &httpapi.AppleConfig{
+			PassKit: a.passkit, Issuer: a.issuer, Pusher: a.pusher, Store: a.store, PublicURL: a.cfg.PublicURL,
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("building API: %w", err)
@@ -277,7 +319,9 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 	closers = append(closers, func() { _ = enq.Close() })
 
 	runner := core.NewJobRunner(a.store)
-	runner.Handle(core.JobKindDispatch, core.NewDispatcher(a.store))
+	runner.Handle(core.JobKindDispatch, core.NewDispatcher(a.store, a.pusher))
+	runner.Handle(apple.JobPush, a.pusher)
+	runner.Handle(apple.JobTemplatePush, a.pusher)
 	w, err := queue.NewWorker(queue.WorkerConfig{
 		Redis:           opt,
 		Runner:          runner,

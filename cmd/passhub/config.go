@@ -34,6 +34,8 @@ type Config struct {
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
 	SweepAfter        time.Duration
+	APNsURL           string
+	APNsCAFile        string
 
 	masterKey []byte // decoded MasterKey, set by load
 }
@@ -64,6 +66,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("workerConcurrency", c.WorkerConcurrency),
 		slog.String("shutdownTimeout", c.ShutdownTimeout.String()),
 		slog.String("sweepAfter", c.SweepAfter.String()),
+		slog.String("apnsURL", c.APNsURL),
+		slog.String("apnsCAFile", c.APNsCAFile),
 		slog.Bool("bootstrapKey", c.BootstrapKey != ""),
 	)
 }
@@ -139,6 +143,8 @@ func settings() []setting {
 			c.SweepAfter = d
 			return nil
 		}},
+		{"apns-url", "PASSHUB_APNS_URL", "https://api.push.apple.com", "APNs base URL (the development server or a local mock for tests)", str(func(c *Config) *string { return &c.APNsURL })},
+		{"apns-ca-file", "PASSHUB_APNS_CA_FILE", "", "PEM file of extra root certificates to trust for APNs (a local mock); empty trusts the system roots only", str(func(c *Config) *string { return &c.APNsCAFile })},
 	}
 }
 
@@ -214,6 +220,10 @@ func (c *Config) validate() error {
 	if b := string(c.BootstrapKey); b != "" && len(b) < 20 {
 		return errors.New("invalid PASSHUB_BOOTSTRAP_KEY: must be at least 20 characters")
 	}
+	if u, err := url.Parse(c.APNsURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("invalid PASSHUB_APNS_URL %q: want https://host[:port]", c.APNsURL)
+	}
+	c.APNsURL = strings.TrimRight(c.APNsURL, "/")
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

@@ -1,0 +1,103 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/passhub/passhub/adapters/sqlstore"
+	"github.com/passhub/passhub/core"
+)
+
+const pushLogColumns = `id, workspace_id, at, platform, pass_id, external_id, token_hash, status, http_status, reason, latency_ms, job_id`
+
+func scanPushLog(row pgx.Row) (core.PushLog, error) {
+	var l core.PushLog
+	var platform, status string
+	var httpStatus int32
+	if err := row.Scan(&l.ID, &l.WorkspaceID, &l.At, &platform, &l.PassID, &l.ExternalID, &l.TokenHash, &status, &httpStatus,
+		&l.Reason, &l.LatencyMS, &l.JobID); err != nil {
+		return core.PushLog{}, err
+	}
+	l.At = l.At.UTC()
+	l.Platform = core.Platform(platform)
+	l.Status = core.PushStatus(status)
+	l.HTTPStatus = int(httpStatus)
+	return l, nil
+}
+
+// AppendPushLogs copies the logs in (COPY); IDs are the database's.
+func (s *Store) AppendPushLogs(ctx context.Context, logs []core.PushLog) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"push_logs"},
+		[]string{"workspace_id", "at", "platform", "pass_id", "external_id", "token_hash", "status", "http_status", "reason", "latency_ms", "job_id"},
+		pgx.CopyFromSlice(len(logs), func(i int) ([]any, error) {
+			l := logs[i]
+			return []any{l.WorkspaceID, sqlstore.TruncTime(l.At), string(l.Platform), l.PassID, l.ExternalID, l.TokenHash,
+				string(l.Status), int32(l.HTTPStatus), l.Reason, l.LatencyMS, l.JobID}, nil
+		}))
+	if badText(err) {
+		return core.Invalid("pushLog", "contains characters that cannot be stored")
+	}
+	if err != nil {
+		return fmt.Errorf("inserting push logs: %w", err)
+	}
+	return nil
+}
+
+// ListPushLogs pages the workspace's push logs newest first.
+func (s *Store) ListPushLogs(ctx context.Context, workspaceID string, q core.PushLogQuery) ([]core.PushLog, string, error) {
+	limit := sqlstore.PageLimit(q.Limit)
+	var args queryArgs
+	query := `SELECT ` + pushLogColumns + ` FROM push_logs WHERE workspace_id = ` + args.add(workspaceID)
+	if q.Cursor != "" {
+		before, err := sqlstore.DecodeSeqCursor(q.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		query += ` AND id < ` + args.add(before)
+	}
+	if q.PassID != "" {
+		query += ` AND pass_id = ` + args.add(q.PassID)
+	}
+	if q.Platform != "" {
+		query += ` AND platform = ` + args.add(string(q.Platform))
+	}
+	if q.Status != "" {
+		query += ` AND status = ` + args.add(string(q.Status))
+	}
+	if !q.Since.IsZero() {
+		query += ` AND at >= ` + args.add(sqlstore.TruncTime(q.Since))
+	}
+	query += ` ORDER BY id DESC LIMIT ` + args.add(limit+1)
+	out, err := queryAll(ctx, s.pool, scanPushLog, query, args...)
+	if badText(err) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("listing push logs: %w", err)
+	}
+	out, next := sqlstore.CutPage(out, limit, func(x core.PushLog) string { return strconv.FormatInt(x.ID, 10) })
+	return out, next, nil
+}
+
+// PushedTokens returns the token hashes job pushed with status ok.
+func (s *Store) PushedTokens(ctx context.Context, jobID int64) (map[string]bool, error) {
+	hashes, err := queryAll(ctx, s.pool, func(r pgx.Row) (string, error) {
+		var h string
+		err := r.Scan(&h)
+		return h, err
+	}, `SELECT DISTINCT token_hash FROM push_logs WHERE job_id = $1 AND status = $2`, jobID, string(core.PushOK))
+	if err != nil {
+		return nil, fmt.Errorf("reading tokens pushed by job %d: %w", jobID, err)
+	}
+	out := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		out[h] = true
+	}
+	return out, nil
+}
