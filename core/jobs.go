@@ -91,6 +91,10 @@ type JobRunner struct {
 	now      func() time.Time
 	// OnDuplicate, if set, is told of a delivery of an already-done job.
 	OnDuplicate func(kind string)
+	// OnChildren, if set, is called after a job completed with children,
+	// so the relay can hand them over now instead of at its next poll.
+	// It must not block.
+	OnChildren func()
 }
 
 // NewJobRunner returns a runner over store with no handlers.
@@ -138,6 +142,9 @@ func (r *JobRunner) Run(ctx context.Context, id int64) error {
 			return nil
 		}
 		return fmt.Errorf("completing %s job %d: %w", j.Kind, id, err)
+	}
+	if len(children) > 0 && r.OnChildren != nil {
+		r.OnChildren()
 	}
 	return nil
 }

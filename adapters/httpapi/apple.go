@@ -504,6 +504,15 @@ func (s *Server) applePass(c echo.Context) error {
 		return passAuthError(err)
 	}
 	t, err := s.cfg.Apple.PassKit.Template(ctx, p.WorkspaceID, p.TemplateID)
+	if errors.Is(err, core.ErrNotFound) {
+		// The template went after all its passes were deleted: the device
+		// holds the final (voided) version or can no longer get one.
+		modified, _ := lastModified(p.UpdatedAt, s.cfg.Now())
+		if ims, err := http.ParseTime(c.Request().Header.Get(echo.HeaderIfModifiedSince)); err == nil && !ims.Before(modified) {
+			return c.NoContent(http.StatusNotModified)
+		}
+		return errGone
+	}
 	if err != nil {
 		return fmt.Errorf("loading template of pass %s: %w", p.ID, err)
 	}

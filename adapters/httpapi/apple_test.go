@@ -341,3 +341,33 @@ func TestPassKitLogIsAccepted(t *testing.T) {
 		t.Fatal("the device's log line is not in the server log")
 	}
 }
+
+func TestPassKitServesDeletedPassesAsVoided(t *testing.T) {
+	e := newAppleEnv(t)
+	auth := "ApplePass " + e.pass.AuthToken
+	path := "/apple/v1/passes/" + e.pki.PassTypeID + "/" + e.pass.ID
+	var deleted core.Pass
+	e.ok(req{Method: "DELETE", Path: "/v1/passes/" + e.pass.ID, Key: e.editor}, http.StatusOK, &deleted)
+	res := e.ok(req{Method: "GET", Path: path, Header: map[string]string{"Authorization": auth}}, http.StatusOK, nil)
+	zr, err := zip.NewReader(bytes.NewReader(res.Body), int64(len(res.Body)))
+	must(t, err)
+	for _, f := range zr.File {
+		if f.Name != "pass.json" {
+			continue
+		}
+		rc, err := f.Open()
+		must(t, err)
+		var pj map[string]any
+		must(t, json.NewDecoder(rc).Decode(&pj))
+		rc.Close()
+		if pj["voided"] != true {
+			t.Fatalf("a deleted pass is served without voided: %v", pj["voided"])
+		}
+	}
+	// Once the template is gone too, a device holding the final version
+	// revalidates to 304 and any other request learns the pass is gone.
+	e.ok(req{Method: "DELETE", Path: "/v1/templates/" + e.pass.TemplateID, Key: e.admin}, http.StatusNoContent, nil)
+	later := deleted.UpdatedAt.Truncate(time.Second).Add(time.Second).Format(http.TimeFormat)
+	e.ok(req{Method: "GET", Path: path, Header: map[string]string{"Authorization": auth, "If-Modified-Since": later}}, http.StatusNotModified, nil)
+	problem(t, e.do(req{Method: "GET", Path: path, Header: map[string]string{"Authorization": auth}}), http.StatusGone, "")
+}

@@ -90,7 +90,7 @@ func problemFor(err error) Problem {
 	case errors.Is(err, errPassAuth):
 		code, typ, p.Detail = http.StatusUnauthorized, "unauthorized", "a valid Authorization: ApplePass <authenticationToken> for this pass is required"
 	case errors.Is(err, errGone):
-		code, typ, p.Detail = http.StatusGone, "gone", "this link has been revoked"
+		code, typ, p.Detail = http.StatusGone, "gone", "no longer available: the link was revoked or the pass deleted"
 	case errors.As(err, &re):
 		p.Field, p.Detail = re.field, re.detail
 		switch re.kind {

@@ -318,7 +318,20 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 	}
 	closers = append(closers, func() { _ = enq.Close() })
 
+	relayer, err := queue.NewRelayer(&core.Relay{Store: a.store, Queue: enq}, queue.RelayConfig{
+		StaleAge: a.cfg.SweepAfter,
+		// Look a few times per StaleAge, so a lost job waits little more than it.
+		SweepInterval: min(max(a.cfg.SweepAfter/4, 250*time.Millisecond), 30*time.Second),
+		Logger:        a.log,
+		Registerer:    a.reg,
+	})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("building the relay: %w", err)
+	}
 	runner := core.NewJobRunner(a.store)
+	// Fan-out children (a dispatch's push jobs) reach the queue at once.
+	runner.OnChildren = relayer.Notify
 	runner.Handle(core.JobKindDispatch, core.NewDispatcher(a.store, a.pusher))
 	runner.Handle(apple.JobPush, a.pusher)
 	runner.Handle(apple.JobTemplatePush, a.pusher)
@@ -341,17 +354,6 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 	}
 	closers = append(closers, w.Shutdown)
 
-	relayer, err := queue.NewRelayer(&core.Relay{Store: a.store, Queue: enq}, queue.RelayConfig{
-		StaleAge: a.cfg.SweepAfter,
-		// Look a few times per StaleAge, so a lost job waits little more than it.
-		SweepInterval: min(max(a.cfg.SweepAfter/4, 250*time.Millisecond), 30*time.Second),
-		Logger:        a.log,
-		Registerer:    a.reg,
-	})
-	if err != nil {
-		stop()
-		return nil, fmt.Errorf("building the relay: %w", err)
-	}
 	wg.Go(func() {
 		if err := relayer.Run(ctx); err != nil && ctx.Err() == nil {
 			fail(fmt.Errorf("relay: %w", err))
