@@ -158,17 +158,22 @@ func (s *Server) packagePass(ctx context.Context, p core.Pass) ([]byte, time.Tim
 	return b, core.LastModified(p, t), nil
 }
 
+// pathPass loads the pass named by the path's {id} in the key's workspace.
+func (s *Server) pathPass(c echo.Context) (core.Pass, error) {
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return core.Pass{}, err
+	}
+	return s.svc.Pass(c.Request().Context(), workspaceID(c), id)
+}
+
 func pkpass(c echo.Context, b []byte) error {
 	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="pass.pkpass"`)
 	return c.Blob(http.StatusOK, ContentTypePKPass, b)
 }
 
 func (s *Server) downloadPass(c echo.Context) error {
-	id, err := pathParam(c, "id")
-	if err != nil {
-		return err
-	}
-	p, err := s.svc.Pass(c.Request().Context(), workspaceID(c), id)
+	p, err := s.pathPass(c)
 	if err != nil {
 		return err
 	}
@@ -189,15 +194,11 @@ type registrationView struct {
 }
 
 func (s *Server) listRegistrations(c echo.Context) error {
-	id, err := pathParam(c, "id")
+	p, err := s.pathPass(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if _, err := s.svc.Pass(ctx, workspaceID(c), id); err != nil {
-		return err
-	}
-	regs, err := s.cfg.Apple.Store.PassRegistrations(ctx, workspaceID(c), id)
+	regs, err := s.cfg.Apple.Store.PassRegistrations(c.Request().Context(), p.WorkspaceID, p.ID)
 	if err != nil {
 		return err
 	}
@@ -227,15 +228,11 @@ func (s *Server) shareLinkView(l core.ShareLink) shareLinkView {
 const ShareTokenLen = 32
 
 func (s *Server) createShareLink(c echo.Context) error {
-	id, err := pathParam(c, "id")
+	p, err := s.pathPass(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	p, err := s.svc.Pass(ctx, workspaceID(c), id)
-	if err != nil {
-		return err
-	}
 	if p.Lifecycle == core.LifecycleDeleted {
 		return &core.ConflictError{Field: "lifecycle", Reason: "the pass is deleted and cannot be shared"}
 	}
@@ -252,15 +249,11 @@ func (s *Server) createShareLink(c echo.Context) error {
 }
 
 func (s *Server) listShareLinks(c echo.Context) error {
-	id, err := pathParam(c, "id")
+	p, err := s.pathPass(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if _, err := s.svc.Pass(ctx, workspaceID(c), id); err != nil {
-		return err
-	}
-	links, err := s.cfg.Apple.Store.ListShareLinks(ctx, workspaceID(c), id)
+	links, err := s.cfg.Apple.Store.ListShareLinks(c.Request().Context(), p.WorkspaceID, p.ID)
 	if err != nil {
 		return err
 	}
