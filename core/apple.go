@@ -97,22 +97,35 @@ type RegistrationStore interface {
 	// TouchTemplateDevices marks the template's not-deleted passes on the
 	// given devices updated and returns one target per push token.
 	TouchTemplateDevices(ctx context.Context, workspaceID, templateID string, deviceIDs []string) ([]PushTarget, error)
-	// DropPushToken removes every registration of the devices using token
-	// (APNs said it is no longer valid); no events, wallet status kept.
-	// It returns how many registrations went.
-	DropPushToken(ctx context.Context, workspaceID, token string) (int64, error)
+	// DropPushToken removes the workspace's registrations of the devices
+	// using token (APNs said it is no longer valid); no events, wallet
+	// status kept. APNs dates the invalidation: a device whose row was
+	// updated (registered, or refreshed its registration or push token) at
+	// or after invalidSince is still valid and keeps its registrations.
+	// A zero invalidSince drops unconditionally. It returns how many
+	// registrations went.
+	DropPushToken(ctx context.Context, workspaceID, token string, invalidSince time.Time) (int64, error)
 	// PassRegistrations lists the registrations of one pass.
 	PassRegistrations(ctx context.Context, workspaceID, passID string) ([]Registration, error)
 }
 
 // PushStatus is the outcome class of a push attempt.
+//
+// A token APNs calls no longer valid (410) is logged "dropped" only when
+// its registrations were removed. When none were (the device registered
+// or refreshed its token after the time APNs gives, or they were gone
+// already) it is logged "failed", with APNs's reason (Unregistered,
+// ExpiredToken) kept, so "dropped" always means registrations went.
+//
+// "ok", "failed" and "dropped" settle a token for the job: a retry of the
+// job does not send to it again.
 type PushStatus string
 
 const (
 	PushOK        PushStatus = "ok"
 	PushRetry     PushStatus = "retry"     // failed, will be retried
 	PushFailed    PushStatus = "failed"    // failed for good
-	PushDropped   PushStatus = "dropped"   // the token is dead; registration removed
+	PushDropped   PushStatus = "dropped"   // the token is dead; registrations removed
 	PushCancelled PushStatus = "cancelled" // not attempted (no credentials)
 )
 
@@ -142,7 +155,7 @@ type PushLog struct {
 	Reason    string `json:"reason,omitempty"`
 	LatencyMS int64  `json:"latencyMs"`
 	// JobID is the job that made the attempt; a retried job skips tokens
-	// it already pushed.
+	// it already settled (see PushStatus).
 	JobID int64 `json:"jobId"`
 }
 
@@ -159,8 +172,11 @@ type PushLogQuery struct {
 type PushLogStore interface {
 	AppendPushLogs(ctx context.Context, logs []PushLog) error
 	ListPushLogs(ctx context.Context, workspaceID string, q PushLogQuery) ([]PushLog, string, error)
-	// PushedTokens returns the token hashes job pushed with status ok.
-	PushedTokens(ctx context.Context, jobID int64) (map[string]bool, error)
+	// SettledTokens returns the token hashes job already settled: logged
+	// with status ok, failed or dropped (not retry or cancelled). A retry
+	// of the job skips them, so a token refused for good is not sent to
+	// again.
+	SettledTokens(ctx context.Context, jobID int64) (map[string]bool, error)
 }
 
 // ShareLink is a public, unguessable, revocable link to one pass.

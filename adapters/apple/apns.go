@@ -56,7 +56,8 @@ const (
 	// ClassOK: APNs accepted the push (200).
 	ClassOK PushClass = iota
 	// ClassDropped: the token is no longer active for the topic (410,
-	// Unregistered or ExpiredToken); delete the registration.
+	// Unregistered or ExpiredToken); delete the registrations of devices
+	// not refreshed since the result's Timestamp.
 	ClassDropped
 	// ClassPermanent: APNs refused this push for a reason a retry will not
 	// change (BadDeviceToken, DeviceTokenNotForTopic, BadCertificate,
@@ -99,7 +100,9 @@ type PushResult struct {
 	ApnsID string
 	// Timestamp is, for 410, when APNs last confirmed the token was no
 	// longer valid for the topic. A registration newer than this (the
-	// device re-registered since) is still good.
+	// device re-registered since) is still good. APNs sends milliseconds
+	// since the epoch; apns2 keeps whole seconds (it truncates), so a
+	// registration in that same second counts as newer and is kept.
 	Timestamp time.Time
 }
 

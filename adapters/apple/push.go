@@ -38,9 +38,9 @@ type PushStore interface {
 	TouchPasses(ctx context.Context, workspaceID string, passIDs []string) ([]core.PushTarget, error)
 	TemplateDevices(ctx context.Context, workspaceID, templateID, after string, limit int) ([]string, error)
 	TouchTemplateDevices(ctx context.Context, workspaceID, templateID string, deviceIDs []string) ([]core.PushTarget, error)
-	DropPushToken(ctx context.Context, workspaceID, token string) (int64, error)
+	DropPushToken(ctx context.Context, workspaceID, token string, invalidSince time.Time) (int64, error)
 	AppendPushLogs(ctx context.Context, logs []core.PushLog) error
-	PushedTokens(ctx context.Context, jobID int64) (map[string]bool, error)
+	SettledTokens(ctx context.Context, jobID int64) (map[string]bool, error)
 	CreateJobs(ctx context.Context, jobs []core.Job) (int, error)
 }
 
@@ -157,8 +157,9 @@ func (p *Pusher) templatePage(ctx context.Context, j core.Job) ([]core.Job, erro
 }
 
 // push wakes every device holding the job's passes, once per token.
-// Tokens this job already pushed successfully (an earlier attempt) are
-// skipped; dead tokens lose their registrations; transient failures fail
+// Tokens an earlier attempt of this job settled (pushed, refused for good,
+// or dropped) are skipped; dead tokens lose the registrations of devices
+// not refreshed since APNs dated the token's end; transient failures fail
 // the job so the queue retries it with backoff.
 func (p *Pusher) push(ctx context.Context, j core.Job) error {
 	var in pushPayload
@@ -194,7 +195,7 @@ func (p *Pusher) push(ctx context.Context, j core.Job) error {
 	}
 	var done map[string]bool
 	if j.Attempts > 1 {
-		if done, err = p.store.PushedTokens(ctx, j.ID); err != nil {
+		if done, err = p.store.SettledTokens(ctx, j.ID); err != nil {
 			return fmt.Errorf("reading earlier attempts: %w", err)
 		}
 	}
@@ -211,6 +212,7 @@ func (p *Pusher) push(ctx context.Context, j core.Job) error {
 	for i, t := range todo {
 		tokens[i] = t.PushToken
 	}
+	sentAt := p.now()
 	results := p.sender.Send(ctx, clientKey(rec), creds, tokens)
 
 	retries := 0
@@ -221,9 +223,21 @@ func (p *Pusher) push(ctx context.Context, j core.Job) error {
 		case ClassOK:
 			statuses[i] = core.PushOK
 		case ClassDropped:
-			statuses[i] = core.PushDropped
-			if _, err := p.store.DropPushToken(ctx, j.WorkspaceID, r.Token); err != nil {
+			// APNs dates the token's end; a device that registered or
+			// refreshed since then is still valid. Without a date, the
+			// push's own time stands in.
+			since := r.Timestamp
+			if since.IsZero() {
+				since = sentAt
+			}
+			n, err := p.store.DropPushToken(ctx, j.WorkspaceID, r.Token, since)
+			if err != nil {
 				return fmt.Errorf("dropping a dead push token: %w", err)
+			}
+			// "dropped" only when registrations went (see core.PushStatus).
+			statuses[i] = core.PushFailed
+			if n > 0 {
+				statuses[i] = core.PushDropped
 			}
 		case ClassPermanent:
 			statuses[i] = core.PushFailed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -400,11 +401,22 @@ func touch(ctx context.Context, tx pgx.Tx, sc touchScope) ([]core.PushTarget, er
 }
 
 // DropPushToken removes the workspace's registrations of the devices
-// using token; pass rows are left alone.
-func (s *Store) DropPushToken(ctx context.Context, workspaceID, token string) (int64, error) {
+// using token that were last updated before invalidSince (any, when it is
+// zero); pass rows are left alone. The device rows are locked before
+// their registrations, as every writer does: a registration racing the
+// drop either commits first (its newer updated_at is what the locking
+// read re-checks, so the device is kept) or waits for the drop.
+func (s *Store) DropPushToken(ctx context.Context, workspaceID, token string, invalidSince time.Time) (int64, error) {
+	query := `SELECT device_library_id FROM apple_devices WHERE push_token = $1`
+	args := []any{token}
+	if !invalidSince.IsZero() {
+		query += ` AND updated_at < $2`
+		args = append(args, invalidSince)
+	}
+	query += ` ORDER BY device_library_id FOR UPDATE`
 	var n int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		devices, err := queryAll(ctx, tx, scanString, `SELECT device_library_id FROM apple_devices WHERE push_token = $1 ORDER BY device_library_id FOR UPDATE`, token)
+		devices, err := queryAll(ctx, tx, scanString, query, args...)
 		if badText(err) {
 			return nil
 		}

@@ -85,15 +85,20 @@ func (s *Store) ListPushLogs(ctx context.Context, workspaceID string, q core.Pus
 	return out, next, nil
 }
 
-// PushedTokens returns the token hashes job pushed with status ok.
-func (s *Store) PushedTokens(ctx context.Context, jobID int64) (map[string]bool, error) {
+// SettledTokens returns the token hashes job logged as ok, failed or
+// dropped. The push_logs_job index (job_id, status) INCLUDE (token_hash)
+// covers it: an index-only scan on both columns. (IN with one parameter
+// per status rather than = ANY($2): a generic plan keeps the status an
+// index condition then, where an array parameter became a filter.)
+func (s *Store) SettledTokens(ctx context.Context, jobID int64) (map[string]bool, error) {
 	hashes, err := queryAll(ctx, s.pool, func(r pgx.Row) (string, error) {
 		var h string
 		err := r.Scan(&h)
 		return h, err
-	}, `SELECT DISTINCT token_hash FROM push_logs WHERE job_id = $1 AND status = $2`, jobID, string(core.PushOK))
+	}, `SELECT DISTINCT token_hash FROM push_logs WHERE job_id = $1 AND status IN ($2, $3, $4)`,
+		jobID, string(core.PushOK), string(core.PushFailed), string(core.PushDropped))
 	if err != nil {
-		return nil, fmt.Errorf("reading tokens pushed by job %d: %w", jobID, err)
+		return nil, fmt.Errorf("reading tokens settled by job %d: %w", jobID, err)
 	}
 	out := make(map[string]bool, len(hashes))
 	for _, h := range hashes {

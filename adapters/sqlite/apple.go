@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
@@ -371,12 +372,19 @@ func distinct(items []string) []string {
 }
 
 // DropPushToken removes the workspace's registrations of the devices
-// using token; pass rows are left alone.
-func (s *Store) DropPushToken(ctx context.Context, workspaceID, token string) (int64, error) {
+// using token that were last updated before invalidSince (any, when it is
+// zero); pass rows are left alone.
+func (s *Store) DropPushToken(ctx context.Context, workspaceID, token string, invalidSince time.Time) (int64, error) {
+	devices := `SELECT device_library_id FROM apple_devices WHERE push_token = ?`
+	args := []any{workspaceID, token}
+	if !invalidSince.IsZero() {
+		devices += ` AND updated_at < ?`
+		args = append(args, micros(invalidSince))
+	}
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM apple_registrations WHERE workspace_id = ?
-			AND device_library_id IN (SELECT device_library_id FROM apple_devices WHERE push_token = ?)`, workspaceID, token)
+			AND device_library_id IN (`+devices+`)`, args...)
 		if err != nil {
 			return fmt.Errorf("dropping push token: %w", err)
 		}

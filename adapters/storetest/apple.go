@@ -788,7 +788,7 @@ var appleCases = []testCase{
 		eventsBefore := len(allEvents(t, s, ws.ID, core.EventQuery{}))
 		jobsBefore := len(allPendingJobs(t, s))
 
-		n, err := s.DropPushToken(ctx, ws.ID, "dead")
+		n, err := s.DropPushToken(ctx, ws.ID, "dead", time.Time{})
 		must(t, "DropPushToken", err)
 		if n != 3 {
 			t.Errorf("DropPushToken removed %d registrations, want 3", n)
@@ -821,15 +821,87 @@ var appleCases = []testCase{
 		if n := len(allPendingJobs(t, s)); n != jobsBefore {
 			t.Errorf("%d pending jobs after the drop, want %d", n, jobsBefore)
 		}
-		n, err = s.DropPushToken(ctx, ws.ID, "dead")
+		n, err = s.DropPushToken(ctx, ws.ID, "dead", time.Time{})
 		must(t, "DropPushToken again", err)
 		if n != 0 {
 			t.Errorf("second DropPushToken removed %d", n)
 		}
-		n, err = s.DropPushToken(ctx, ws.ID, "never-seen")
+		n, err = s.DropPushToken(ctx, ws.ID, "never-seen", time.Time{})
 		must(t, "DropPushToken unknown", err)
 		if n != 0 {
 			t.Errorf("DropPushToken of an unknown token removed %d", n)
+		}
+	}},
+	{"Apple/DropPushTokenInvalidSince", func(t *testing.T, s Store) {
+		// APNs dates a token's end: devices registered or refreshed since
+		// keep their registrations; the others lose them.
+		ctx := t.Context()
+		ws := mustWorkspace(t, s)
+		tpl := mustTemplate(t, s, ws.ID)
+		a, _ := mustPass(t, s, ws.ID, tpl.ID, "a")
+		b, _ := mustPass(t, s, ws.ID, tpl.ID, "b")
+		invalidSince := us(now().Add(-time.Hour))
+		at := func(r core.Registration, when time.Time) {
+			t.Helper()
+			r.PassTypeIdentifier, r.WorkspaceID, r.CreatedAt, r.UpdatedAt = passTypeA, ws.ID, when, when
+			_, err := s.RegisterDevice(ctx, r, nil)
+			must(t, "RegisterDevice", err)
+		}
+		stale, refreshed, otherPass, edge, newer := device(), device(), device(), device(), device()
+		// stale registered two passes before the token's end, nothing since.
+		at(core.Registration{DeviceLibraryID: stale, PassID: a.ID, PushToken: "gone"}, invalidSince.Add(-2*time.Hour))
+		at(core.Registration{DeviceLibraryID: stale, PassID: b.ID, PushToken: "gone"}, invalidSince.Add(-time.Minute))
+		// refreshed registered before and refreshed the same registration after.
+		at(core.Registration{DeviceLibraryID: refreshed, PassID: a.ID, PushToken: "gone"}, invalidSince.Add(-2*time.Hour))
+		at(core.Registration{DeviceLibraryID: refreshed, PassID: a.ID, PushToken: "gone"}, invalidSince.Add(time.Minute))
+		// otherPass registered a before, and another pass after: the
+		// device row was refreshed, so a stays too.
+		at(core.Registration{DeviceLibraryID: otherPass, PassID: a.ID, PushToken: "gone"}, invalidSince.Add(-2*time.Hour))
+		at(core.Registration{DeviceLibraryID: otherPass, PassID: b.ID, PushToken: "gone"}, invalidSince.Add(time.Millisecond))
+		// edge refreshed at the very instant: not before it, so kept.
+		at(core.Registration{DeviceLibraryID: edge, PassID: a.ID, PushToken: "gone"}, invalidSince)
+		// newer registered only after.
+		at(core.Registration{DeviceLibraryID: newer, PassID: b.ID, PushToken: "gone"}, invalidSince.Add(time.Microsecond))
+
+		devicesOf := func(passID string) []string {
+			t.Helper()
+			regs, err := s.PassRegistrations(ctx, ws.ID, passID)
+			must(t, "PassRegistrations", err)
+			return fmtIDs(regs, func(r core.Registration) string { return r.DeviceLibraryID })
+		}
+		sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+
+		n, err := s.DropPushToken(ctx, ws.ID, "gone", invalidSince)
+		must(t, "DropPushToken", err)
+		if n != 2 {
+			t.Errorf("DropPushToken removed %d registrations, want stale's 2", n)
+		}
+		if got, want := devicesOf(a.ID), sorted(refreshed, otherPass, edge); !slices.Equal(got, want) {
+			t.Errorf("devices of a after the drop: %v, want %v", got, want)
+		}
+		if got, want := devicesOf(b.ID), sorted(otherPass, newer); !slices.Equal(got, want) {
+			t.Errorf("devices of b after the drop: %v, want %v", got, want)
+		}
+		// A microsecond later takes edge, not newer (stamped exactly then).
+		n, err = s.DropPushToken(ctx, ws.ID, "gone", invalidSince.Add(time.Microsecond))
+		must(t, "DropPushToken a microsecond later", err)
+		if n != 1 {
+			t.Errorf("DropPushToken a microsecond later removed %d registrations, want edge's 1", n)
+		}
+		if got, want := devicesOf(a.ID), sorted(refreshed, otherPass); !slices.Equal(got, want) {
+			t.Errorf("devices of a after the second drop: %v, want %v", got, want)
+		}
+		// No date takes the rest, every registration of each device.
+		n, err = s.DropPushToken(ctx, ws.ID, "gone", time.Time{})
+		must(t, "DropPushToken undated", err)
+		if n != 4 {
+			t.Errorf("undated DropPushToken removed %d registrations, want the last 4", n)
+		}
+		if got := devicesOf(a.ID); len(got) != 0 {
+			t.Errorf("devices of a after the undated drop: %v", got)
+		}
+		if got := devicesOf(b.ID); len(got) != 0 {
+			t.Errorf("devices of b after the undated drop: %v", got)
 		}
 	}},
 	{"Apple/WorkspaceIsolation", func(t *testing.T, s Store) {
@@ -864,7 +936,7 @@ var appleCases = []testCase{
 		if len(targets) != 0 {
 			t.Errorf("TouchTemplateDevices from another workspace: %s", targetsJSON(t, targets))
 		}
-		n, err := s.DropPushToken(ctx, other.ID, "tok")
+		n, err := s.DropPushToken(ctx, other.ID, "tok", time.Time{})
 		must(t, "DropPushToken", err)
 		if n != 0 {
 			t.Errorf("DropPushToken from another workspace removed %d", n)
@@ -989,21 +1061,24 @@ var appleCases = []testCase{
 		for job := int64(1); job <= 4; job++ {
 			want := map[string]bool{}
 			for _, l := range written {
-				if l.JobID == job && l.Status == core.PushOK {
-					want[l.TokenHash] = true
+				switch l.Status {
+				case core.PushOK, core.PushFailed, core.PushDropped:
+					if l.JobID == job {
+						want[l.TokenHash] = true
+					}
 				}
 			}
 			if job == 1 {
 				want["other-hash"] = true
 			}
-			got, err := s.PushedTokens(ctx, job)
-			must(t, "PushedTokens", err)
+			got, err := s.SettledTokens(ctx, job)
+			must(t, "SettledTokens", err)
 			if len(got) != len(want) {
-				t.Errorf("job %d pushed %v, want %v", job, got, want)
+				t.Errorf("job %d settled %v, want %v", job, got, want)
 			}
 			for h := range want {
 				if !got[h] {
-					t.Errorf("job %d pushed %v, want %v", job, got, want)
+					t.Errorf("job %d settled %v, want %v", job, got, want)
 					break
 				}
 			}
