@@ -21,6 +21,8 @@ type Store interface {
 	core.IdempotencyStore
 	core.Pinger
 	core.AppleStore
+	core.GoogleCredentialStore
+	core.GoogleCallbackStore
 }
 
 type testCase struct {
@@ -40,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	cases = append(cases, idempotencyCases...)
 	cases = append(cases, serviceCases...)
 	cases = append(cases, appleCases...)
+	cases = append(cases, googleCases...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
