@@ -2,8 +2,13 @@ package core
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrReplayed is a callback whose nonce was seen before: it is refused
+// and changes nothing.
+var ErrReplayed = errors.New("replayed")
 
 // GoogleCredentials is a workspace's Google Wallet issuer identity: the
 // issuer ID and a service account key, the key kept only sealed.
@@ -49,7 +54,7 @@ type GoogleCallback struct {
 type GoogleCallbackStore interface {
 	// ApplyGoogleCallback records cb.Nonce and, in the same transaction,
 	// locks the pass and lets fn change it and return events, unless the
-	// nonce was seen before (replayed: false, nothing changes) or a
+	// nonce was seen before (ErrReplayed, nothing changes) or a
 	// callback with a later At was already applied to the pass (stale:
 	// the nonce is recorded, the pass is left alone and fn is not
 	// called). An unknown pass is ErrNotFound.

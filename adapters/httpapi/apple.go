@@ -328,10 +328,17 @@ func (s *Server) sharePage(c echo.Context) error {
 	}
 	token, _ := pathParam(c, "token")
 	page := strings.TrimRight(s.cfg.Apple.PublicURL, "/") + "/p/" + url.PathEscape(token)
+	googleURL := ""
+	if s.cfg.Google != nil {
+		// The button shows when the workspace can issue Google passes.
+		if _, err := s.cfg.Google.Wallet.Info(c.Request().Context(), p.WorkspaceID); err == nil {
+			googleURL = page + "/google"
+		}
+	}
 	var buf bytes.Buffer
 	err = sharepage.Render(&buf, sharepage.Page{
 		Title: t.Description, Organization: t.OrganizationName, PassURL: page + "/pass.pkpass", PageURL: page,
-		BackgroundColor: t.Colors.Background, ForegroundColor: t.Colors.Foreground,
+		GoogleURL: googleURL, BackgroundColor: t.Colors.Background, ForegroundColor: t.Colors.Foreground,
 	}, sharepage.DetectPlatform(c.Request().UserAgent()))
 	if err != nil {
 		return fmt.Errorf("rendering share page: %w", err)

@@ -54,6 +54,9 @@ type Config struct {
 	// Apple serves Apple credentials, pass downloads, share links, the
 	// push log and the PassKit web service. Nil: those routes are absent.
 	Apple *AppleConfig
+	// Google serves Google credentials, save links, template images for
+	// Google and the save/delete callbacks. Nil: those routes are absent.
+	Google *GoogleConfig
 	// Now is the clock for idempotency records. Default time.Now (UTC).
 	Now func() time.Time
 }
@@ -97,6 +100,11 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.Apple != nil {
 		if err := cfg.Apple.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if cfg.Google != nil {
+		if err := cfg.Google.validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}

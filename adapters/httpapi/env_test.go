@@ -14,8 +14,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/passhub/passhub/adapters/apple"
+	"github.com/passhub/passhub/adapters/google"
+	"github.com/passhub/passhub/adapters/google/callback"
+	"github.com/passhub/passhub/adapters/google/googletest"
 	"github.com/passhub/passhub/adapters/secretbox"
 	"github.com/passhub/passhub/adapters/sqlite"
 	"github.com/passhub/passhub/core"
@@ -24,7 +28,12 @@ import (
 // env is a server over a real SQLite store with one workspace ("acme")
 // holding a key of every role, and a second workspace ("other").
 type env struct {
-	t       testing.TB
+	t testing.TB
+	// google is the fake Google (Wallet API and token endpoint) and
+	// signer the root and intermediate keys its callbacks are signed with.
+	google  *googletest.Server
+	signer  *callback.TestSigner
+	keysURL string
 	store   *sqlite.Store
 	svc     *core.Service
 	srv     *Server
@@ -78,6 +87,7 @@ func newEnvWith(t testing.TB, st *sqlite.Store, svc *core.Service, opts ...envOp
 		OnCommit:    func() { e.commits.Add(1) },
 		Apple:       appleConfig(t, st),
 	}
+	cfg.Google = e.googleConfig(t, st)
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -105,6 +115,30 @@ func appleConfig(t testing.TB, st *sqlite.Store) *AppleConfig {
 		Pusher:    apple.NewPusher(st, issuer, nil, slog.New(slog.DiscardHandler)),
 		Store:     st,
 		PublicURL: testPublicURL,
+	}
+}
+
+// googleConfig wires the Google side over st, a fake Google and a keys
+// server publishing a test root signing key.
+func (e *env) googleConfig(t testing.TB, st *sqlite.Store) *GoogleConfig {
+	t.Helper()
+	key := make([]byte, secretbox.KeySize)
+	_, err := rand.Read(key)
+	must(t, err)
+	box, err := secretbox.New(key)
+	must(t, err)
+	e.google = googletest.Start(t, googletest.Options{})
+	e.signer = callback.NewTestSigner()
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(e.signer.KeysJSON(time.Now().Add(24 * time.Hour)))
+	}))
+	t.Cleanup(keys.Close)
+	e.keysURL = keys.URL
+	return &GoogleConfig{
+		Wallet:   google.NewWallet(st, box, google.WalletConfig{BaseURL: e.google.URL, PublicURL: testPublicURL, Origins: []string{testPublicURL}}),
+		Verifier: callback.NewVerifier(callback.Config{KeysURL: keys.URL}),
+		Store:    st,
 	}
 }
 

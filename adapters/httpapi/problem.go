@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/passhub/passhub/adapters/google"
 	"github.com/passhub/passhub/core"
 )
 
@@ -80,6 +82,7 @@ func problemFor(err error) Problem {
 		ce   *core.ConflictError
 		he   *echo.HTTPError
 		mbe  *http.MaxBytesError
+		gae  *google.APIError
 		code int
 		typ  string
 	)
@@ -89,6 +92,12 @@ func problemFor(err error) Problem {
 		code, typ, p.Detail = http.StatusRequestEntityTooLarge, "body-too-large", "the request body is larger than the server accepts"
 	case errors.Is(err, errPassAuth):
 		code, typ, p.Detail = http.StatusUnauthorized, "unauthorized", "a valid Authorization: ApplePass <authenticationToken> for this pass is required"
+	case errors.As(err, &gae):
+		code, typ, p.Detail = http.StatusBadGateway, "upstream-error", fmt.Sprintf("Google Wallet answered %d: %s", gae.Status, gae.Message)
+	case errors.Is(err, errCallbackAuth):
+		code, typ, p.Detail = http.StatusUnauthorized, "unauthorized", "the callback's signature does not verify for an issuer this server serves"
+	case errors.Is(err, errKeysUnavailable):
+		code, typ, p.Detail = http.StatusServiceUnavailable, "keys-unavailable", "Google's signing keys could not be fetched; retry later"
 	case errors.Is(err, errGone):
 		code, typ, p.Detail = http.StatusGone, "gone", "no longer available: the link was revoked or the pass deleted"
 	case errors.As(err, &re):

@@ -136,7 +136,8 @@ func (s *Server) table() []route {
 
 		api(http.MethodGet, "/v1/events", s.listEvents),
 	}
-	return append(routes, s.appleRoutes(api, open, passkit)...)
+	routes = append(routes, s.appleRoutes(api, open, passkit)...)
+	return append(routes, s.googleRoutes(api, open, passkit)...)
 }
 
 // echoPath turns "/v1/passes/{id}" into echo's "/v1/passes/:id".

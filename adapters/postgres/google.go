@@ -110,7 +110,7 @@ func (s *Store) ApplyGoogleCallback(ctx context.Context, cb core.GoogleCallback,
 			return fmt.Errorf("recording Google callback nonce: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return nil // replayed
+			return fmt.Errorf("Google callback nonce %q: %w", cb.Nonce, core.ErrReplayed)
 		}
 		var last *time.Time
 		err = tx.QueryRow(ctx, `SELECT google_event_at FROM passes WHERE workspace_id = $1 AND id = $2 FOR UPDATE`,

@@ -109,7 +109,7 @@ func (s *Store) ApplyGoogleCallback(ctx context.Context, cb core.GoogleCallback,
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("recording Google callback nonce: %w", err)
 		} else if n == 0 {
-			return nil // replayed
+			return fmt.Errorf("Google callback nonce %q: %w", cb.Nonce, core.ErrReplayed)
 		}
 		var last sql.NullInt64
 		err = tx.QueryRowContext(ctx, `SELECT google_event_at FROM passes WHERE workspace_id = ? AND id = ?`,

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/passhub/passhub/adapters/apple"
+	"github.com/passhub/passhub/adapters/google"
+	"github.com/passhub/passhub/adapters/google/callback"
 	"github.com/passhub/passhub/adapters/httpapi"
 	"github.com/passhub/passhub/adapters/postgres"
 	"github.com/passhub/passhub/adapters/queue"
@@ -32,6 +34,8 @@ type store interface {
 	core.JobStore
 	core.IdempotencyStore
 	core.AppleStore
+	core.GoogleCredentialStore
+	core.GoogleCallbackStore
 	core.Pinger
 }
 
@@ -47,6 +51,7 @@ type app struct {
 	issuer  *apple.Issuer
 	passkit *core.PassKit
 	pusher  *apple.Pusher
+	wallet  *google.Wallet
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -91,6 +96,9 @@ func openApp(ctx context.Context, cfg Config, stderr io.Writer) (*app, error) {
 		return nil, err
 	}
 	a.pusher = apple.NewPusher(a.store, a.issuer, apns, log)
+	a.wallet = google.NewWallet(a.store, box, google.WalletConfig{
+		BaseURL: cfg.GoogleAPIURL, PublicURL: cfg.PublicURL, Origins: cfg.GoogleOrigins, Log: log,
+	})
 	return a, nil
 }
 
@@ -234,6 +242,10 @@ func (a *app) startAPI(ctx context.Context, wg *sync.WaitGroup, fail context.Can
 		Apple: &httpapi.AppleConfig{
 			PassKit: a.passkit, Issuer: a.issuer, Pusher: a.pusher, Store: a.store, PublicURL: a.cfg.PublicURL,
 		},
+		Google: &httpapi.GoogleConfig{
+			Wallet: a.wallet, Store: a.store,
+			Verifier: callback.NewVerifier(callback.Config{KeysURL: a.cfg.GoogleKeysURL, SenderID: a.cfg.GoogleSenderID}),
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("building API: %w", err)
@@ -268,6 +280,28 @@ func (a *app) startAPI(ctx context.Context, wg *sync.WaitGroup, fail context.Can
 		}
 	}()
 	return nil
+}
+
+// googleNonceTTL is how long callback nonces are remembered: far longer
+// than a callback stays valid, and a replay older than that is stale
+// against the pass's last applied callback anyway.
+const googleNonceTTL = 7 * 24 * time.Hour
+
+func (a *app) purgeGoogleNonces() queue.Chore {
+	return queue.Chore{
+		Name:     "purge-google-nonces",
+		Interval: time.Hour,
+		Run: func(ctx context.Context) error {
+			n, err := a.store.PurgeGoogleNonces(ctx, time.Now().Add(-googleNonceTTL))
+			if err != nil {
+				return fmt.Errorf("purging Google callback nonces: %w", err)
+			}
+			if n > 0 {
+				a.log.Info("purged Google callback nonces", "count", n)
+			}
+			return nil
+		},
+	}
 }
 
 func mkdirData(dir string) error {
@@ -332,7 +366,8 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 	runner := core.NewJobRunner(a.store)
 	// Fan-out children (a dispatch's push jobs) reach the queue at once.
 	runner.OnChildren = relayer.Notify
-	runner.Handle(core.JobKindDispatch, core.NewDispatcher(a.store, a.pusher))
+	runner.Handle(core.JobKindDispatch, core.NewDispatcher(a.store, a.pusher, a.wallet))
+	runner.Handle(google.JobSync, a.wallet)
 	runner.Handle(apple.JobPush, a.pusher)
 	runner.Handle(apple.JobTemplatePush, a.pusher)
 	w, err := queue.NewWorker(queue.WorkerConfig{
@@ -360,7 +395,7 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 		}
 	})
 	wg.Go(func() {
-		err := queue.RunChores(ctx, a.log, queue.PurgeIdempotencyKeys(a.store, httpapi.IdempotencyTTL, a.log))
+		err := queue.RunChores(ctx, a.log, queue.PurgeIdempotencyKeys(a.store, httpapi.IdempotencyTTL, a.log), a.purgeGoogleNonces())
 		if err != nil && ctx.Err() == nil {
 			fail(fmt.Errorf("housekeeping: %w", err))
 		}

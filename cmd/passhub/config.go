@@ -36,6 +36,10 @@ type Config struct {
 	SweepAfter        time.Duration
 	APNsURL           string
 	APNsCAFile        string
+	GoogleAPIURL      string
+	GoogleKeysURL     string
+	GoogleSenderID    string
+	GoogleOrigins     []string
 
 	masterKey []byte // decoded MasterKey, set by load
 }
@@ -68,6 +72,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("sweepAfter", c.SweepAfter.String()),
 		slog.String("apnsURL", c.APNsURL),
 		slog.String("apnsCAFile", c.APNsCAFile),
+		slog.String("googleAPIURL", c.GoogleAPIURL),
+		slog.String("googleKeysURL", c.GoogleKeysURL),
+		slog.String("googleSenderID", c.GoogleSenderID),
+		slog.Any("googleOrigins", c.GoogleOrigins),
 		slog.Bool("bootstrapKey", c.BootstrapKey != ""),
 	)
 }
@@ -144,6 +152,18 @@ func settings() []setting {
 			return nil
 		}},
 		{"apns-url", "PASSHUB_APNS_URL", "https://api.push.apple.com", "APNs base URL (the development server or a local mock for tests)", str(func(c *Config) *string { return &c.APNsURL })},
+		{"google-api-url", "PASSHUB_GOOGLE_API_URL", "https://walletobjects.googleapis.com/", "Google Wallet API base URL (a local fake in tests)", str(func(c *Config) *string { return &c.GoogleAPIURL })},
+		{"google-keys-url", "PASSHUB_GOOGLE_KEYS_URL", "https://pay.google.com/gp/m/issuer/keys", "where Google's callback root signing keys are published", str(func(c *Config) *string { return &c.GoogleKeysURL })},
+		{"google-sender-id", "PASSHUB_GOOGLE_SENDER_ID", "GooglePayPasses", "sender ID in Google's callback signatures", str(func(c *Config) *string { return &c.GoogleSenderID })},
+		{"google-origins", "PASSHUB_GOOGLE_ORIGINS", "", "comma-separated origins allowed to show save-to-Google buttons (default the public URL)", func(c *Config, v string) error {
+			c.GoogleOrigins = nil
+			for _, o := range strings.Split(v, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					c.GoogleOrigins = append(c.GoogleOrigins, o)
+				}
+			}
+			return nil
+		}},
 		{"apns-ca-file", "PASSHUB_APNS_CA_FILE", "", "PEM file of extra root certificates to trust for APNs (a local mock); empty trusts the system roots only", str(func(c *Config) *string { return &c.APNsCAFile })},
 	}
 }
@@ -224,6 +244,17 @@ func (c *Config) validate() error {
 		return fmt.Errorf("invalid PASSHUB_APNS_URL %q: want https://host[:port]", c.APNsURL)
 	}
 	c.APNsURL = strings.TrimRight(c.APNsURL, "/")
+	for _, set := range []struct{ env, v string }{{"PASSHUB_GOOGLE_API_URL", c.GoogleAPIURL}, {"PASSHUB_GOOGLE_KEYS_URL", c.GoogleKeysURL}} {
+		if u, err := url.Parse(set.v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("invalid %s %q: want an absolute http(s) URL", set.env, set.v)
+		}
+	}
+	if c.GoogleSenderID == "" {
+		return errors.New("invalid PASSHUB_GOOGLE_SENDER_ID: must not be empty")
+	}
+	if len(c.GoogleOrigins) == 0 {
+		c.GoogleOrigins = []string{c.PublicURL}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
