@@ -20,6 +20,10 @@ import (
 // or the credentials changed), its object, and the event's message.
 const JobSync = "google.sync"
 
+// JobClass writes a template's class after the template changed, so
+// Google shows the new design without waiting for a pass to change.
+const JobClass = "google.class"
+
 // Sealer encrypts secrets at rest (the master-key box). context binds a
 // sealed value to where it belongs, so it cannot be moved elsewhere.
 type Sealer interface {
@@ -355,6 +359,57 @@ func (w *Wallet) ensureClass(ctx context.Context, acc *account, kind ClassKind, 
 	return nil
 }
 
+type classPayload struct {
+	TemplateID string `json:"templateId"`
+}
+
+// ClassJob is the job that writes template t's class; nil when the
+// workspace has no Google credentials. Its key carries the template
+// version, so one edit makes one job.
+func (w *Wallet) ClassJob(ctx context.Context, t core.Template) (*core.Job, error) {
+	if _, err := w.store.GoogleCredentials(ctx, t.WorkspaceID); errors.Is(err, core.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("loading Google credentials: %w", err)
+	}
+	payload, err := json.Marshal(classPayload{TemplateID: t.ID})
+	if err != nil {
+		return nil, fmt.Errorf("encoding class job: %w", err)
+	}
+	return &core.Job{
+		WorkspaceID: t.WorkspaceID, Kind: JobClass, Key: fmt.Sprintf("%s@%d", t.ID, t.Version),
+		Payload: payload, State: core.JobPending, CreatedAt: w.now(),
+	}, nil
+}
+
+func (w *Wallet) syncClass(ctx context.Context, j core.Job) error {
+	var in classPayload
+	if err := json.Unmarshal(j.Payload, &in); err != nil || in.TemplateID == "" {
+		return core.Permanent(fmt.Errorf("google class job %d: bad payload", j.ID))
+	}
+	acc, _, err := w.credentials(ctx, j.WorkspaceID)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	t, err := w.store.Template(ctx, j.WorkspaceID, in.TemplateID)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("loading template %s: %w", in.TemplateID, err)
+	}
+	if err := w.ensureClass(ctx, acc, ClassKindFor(t), t); err != nil {
+		if errors.Is(err, core.ErrInvalid) && !errors.Is(err, core.ErrPermanent) {
+			err = core.Permanent(err)
+		}
+		return fmt.Errorf("google class of template %s: %w", t.ID, err)
+	}
+	return nil
+}
+
 // SaveURL is the "Add to Google Wallet" link of pass p. The save JWT
 // references the object by ID, so the class and the object are written
 // first, synchronously. Without Google credentials it is a
@@ -414,6 +469,9 @@ func (w *Wallet) JobsFor(ctx context.Context, ev core.Event) ([]core.Job, error)
 // it cannot (Google's 4xx, a template Google refuses) returns it wrapped
 // in core.Permanent, so the job ends failed.
 func (w *Wallet) HandleJob(ctx context.Context, j core.Job) ([]core.Job, error) {
+	if j.Kind == JobClass {
+		return nil, w.syncClass(ctx, j)
+	}
 	if j.Kind != JobSync {
 		return nil, core.Permanent(fmt.Errorf("google wallet: unknown job kind %q", j.Kind))
 	}

@@ -649,3 +649,40 @@ func TestWalletLogoURL(t *testing.T) {
 		t.Fatalf("LogoURL over http = %q, want none (Google fetches https only)", got)
 	}
 }
+
+func TestWalletTemplateEditRewritesTheClassWithoutAPassChange(t *testing.T) {
+	e := newWalletEnv(t)
+	e.runner.Handle(google.JobClass, e.wallet)
+	if j, err := e.wallet.ClassJob(e.ctx, e.tpl); err != nil || j != nil {
+		t.Fatalf("without credentials: job %v, err %v; want none", j, err)
+	}
+	e.saveCredentials()
+	e.newPass("cust-1")
+	e.mustDrain()
+	e.srv.ResetRequests()
+
+	tpl, err := e.svc.UpdateTemplate(e.ctx, e.ws, e.tpl.ID, func(t *core.Template) error {
+		t.OrganizationName = "Acme Coffee Co."
+		return nil
+	})
+	must(t, err)
+	j, err := e.wallet.ClassJob(e.ctx, tpl)
+	must(t, err)
+	if j == nil || j.Kind != google.JobClass {
+		t.Fatalf("class job %+v", j)
+	}
+	// The same edit queued twice is one job.
+	for range 2 {
+		_, err := e.store.CreateJobs(e.ctx, []core.Job{*j})
+		must(t, err)
+	}
+	e.mustDrain()
+	classID := google.ClassID(issuerID, e.tpl.ID)
+	got := calls(e.srv.Requests())
+	if count(got, "PATCH "+classPath+"/"+classID) != 1 || count(got, "POST "+classPath)+count(got, "PATCH "+classPath+"/"+classID) != len(got) {
+		t.Fatalf("template edit made %v, want the class written once and nothing else", got)
+	}
+	if class, _ := e.srv.Class("loyalty", classID); class["issuerName"] != "Acme Coffee Co." {
+		t.Fatalf("class after edit = %v", class)
+	}
+}

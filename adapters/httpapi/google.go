@@ -28,6 +28,7 @@ type GoogleConfig struct {
 type GoogleStore interface {
 	GoogleCredentialsByIssuer(ctx context.Context, issuerID string) (core.GoogleCredentials, error)
 	ApplyGoogleCallback(ctx context.Context, cb core.GoogleCallback, fn func(*core.Pass) ([]core.Event, error)) (bool, error)
+	CreateJobs(ctx context.Context, jobs []core.Job) (int, error)
 }
 
 func (cfg *GoogleConfig) validate() error {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/passhub/passhub/adapters/google"
 	"github.com/passhub/passhub/adapters/google/callback"
 	"github.com/passhub/passhub/core"
 )
@@ -203,4 +204,18 @@ func TestGoogleImagesAreServedForClassLogos(t *testing.T) {
 	}
 	problem(t, e.do(req{Method: "GET", Path: "/google/images/" + e.wsID + "/" + e.pass.TemplateID + "/strip.png"}), http.StatusNotFound, "")
 	problem(t, e.do(req{Method: "GET", Path: "/google/images/" + e.otherWS + "/" + e.pass.TemplateID + "/icon.png"}), http.StatusNotFound, "")
+}
+
+func TestTemplateEditQueuesTheGoogleClassUpdate(t *testing.T) {
+	e := newGoogleEnv(t)
+	var tpl core.Template
+	e.ok(req{Method: "PATCH", Path: "/v1/templates/" + e.pass.TemplateID, Key: e.editor, Body: map[string]any{"organizationName": "Acme Co."}}, http.StatusOK, &tpl)
+	jobs, err := e.store.PendingJobs(t.Context(), 1000)
+	must(t, err)
+	for _, j := range jobs {
+		if j.Kind == google.JobClass && strings.HasPrefix(j.Key, tpl.ID+"@") {
+			return
+		}
+	}
+	t.Fatalf("no %s job for template %s among %d pending jobs", google.JobClass, tpl.ID, len(jobs))
 }

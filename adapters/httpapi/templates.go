@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -123,7 +124,25 @@ func (s *Server) patchTemplate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.templateChanged(c.Request().Context(), t)
 	return c.JSON(http.StatusOK, templateView(t))
+}
+
+// templateChanged has the Google class rewritten now rather than at the
+// next change of one of the template's passes. That later sync rewrites
+// it anyway, so a failure here only delays the new design: it is logged,
+// not answered.
+func (s *Server) templateChanged(ctx context.Context, t core.Template) {
+	if s.cfg.Google == nil {
+		return
+	}
+	j, err := s.cfg.Google.Wallet.ClassJob(ctx, t)
+	if err == nil && j != nil {
+		_, err = s.cfg.Google.Store.CreateJobs(ctx, []core.Job{*j})
+	}
+	if err != nil {
+		s.log.Warn("could not queue the Google class update", "templateId", t.ID, "err", err)
+	}
 }
 
 // templateView is how a template is answered (see passView).

@@ -368,6 +368,7 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 	runner.OnChildren = relayer.Notify
 	runner.Handle(core.JobKindDispatch, core.NewDispatcher(a.store, a.pusher, a.wallet))
 	runner.Handle(google.JobSync, a.wallet)
+	runner.Handle(google.JobClass, a.wallet)
 	runner.Handle(apple.JobPush, a.pusher)
 	runner.Handle(apple.JobTemplatePush, a.pusher)
 	w, err := queue.NewWorker(queue.WorkerConfig{
