@@ -52,6 +52,9 @@ type Template struct {
 	Locations []Location        `json:"locations,omitempty"`
 	// TransitType is required by boardingPass (Apple PKTransitType*).
 	TransitType string    `json:"transitType,omitempty"`
+	// GoogleClass overrides the Google Wallet class type the style implies;
+	// only "giftCard" (for storeCard or generic templates) for now.
+	GoogleClass string `json:"googleClass,omitempty"`
 	Version     int64     `json:"version"`
 	CreatedAt   time.Time `json:"createdAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
@@ -89,6 +92,9 @@ type Field struct {
 	NumberStyle   string `json:"numberStyle,omitempty"`
 	CurrencyCode  string `json:"currencyCode,omitempty"`
 }
+
+// GoogleClassGiftCard makes a template a Google Wallet gift card.
+const GoogleClassGiftCard = "giftCard"
 
 // DataKey is the pass data key this field reads.
 func (f Field) DataKey() string {
@@ -177,6 +183,15 @@ func (t *Template) Validate() error {
 		}
 	} else if t.TransitType != "" {
 		return Invalid("transitType", "is only allowed for boardingPass")
+	}
+	switch t.GoogleClass {
+	case "":
+	case GoogleClassGiftCard:
+		if t.Style != StyleStoreCard && t.Style != StyleGeneric {
+			return Invalid("googleClass", "giftCard is only allowed for storeCard and generic templates")
+		}
+	default:
+		return Invalid("googleClass", "must be giftCard or absent")
 	}
 	for name, c := range map[string]string{"colors.background": t.Colors.Background, "colors.foreground": t.Colors.Foreground, "colors.label": t.Colors.Label} {
 		if c != "" && !colorRE.MatchString(c) {

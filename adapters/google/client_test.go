@@ -29,6 +29,10 @@ func TestClassKindFor(t *testing.T) {
 			t.Errorf("ClassKindFor(%s) = %s, want %s", style, got, want[style])
 		}
 	}
+	gift := core.Template{Style: core.StyleStoreCard, GoogleClass: core.GoogleClassGiftCard}
+	if got := google.ClassKindFor(gift); got != google.KindGiftCard {
+		t.Errorf("a storeCard marked giftCard is %s, want giftCard", got)
+	}
 }
 
 func TestIDsAreSanitised(t *testing.T) {

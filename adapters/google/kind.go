@@ -52,6 +52,9 @@ func (k ClassKind) ObjectResource() string { return string(k) + "Object" }
 // "google": {"classType": "giftCard"}). Until then giftCard is reachable
 // by passing KindGiftCard explicitly.
 func ClassKindFor(t core.Template) ClassKind {
+	if t.GoogleClass == core.GoogleClassGiftCard {
+		return KindGiftCard
+	}
 	switch t.Style {
 	case core.StyleStoreCard:
 		return KindLoyalty

@@ -26,12 +26,13 @@ type templateBody struct {
 	Images           map[string]string `json:"images"`
 	Locations        []core.Location   `json:"locations"`
 	TransitType      string            `json:"transitType"`
+	GoogleClass      string            `json:"googleClass"`
 }
 
 func (b templateBody) applyTo(t *core.Template) {
 	t.Name, t.Style, t.Description, t.OrganizationName = b.Name, b.Style, b.Description, b.OrganizationName
 	t.LogoText, t.Colors, t.Fields, t.Barcode = b.LogoText, b.Colors, b.Fields, b.Barcode
-	t.Images, t.Locations, t.TransitType = b.Images, b.Locations, b.TransitType
+	t.Images, t.Locations, t.TransitType, t.GoogleClass = b.Images, b.Locations, b.TransitType, b.GoogleClass
 }
 
 func (s *Server) createTemplate(c echo.Context) error {
