@@ -51,10 +51,10 @@ type Template struct {
 	Images    map[string]string `json:"images,omitempty"`
 	Locations []Location        `json:"locations,omitempty"`
 	// TransitType is required by boardingPass (Apple PKTransitType*).
-	TransitType string    `json:"transitType,omitempty"`
+	TransitType string `json:"transitType,omitempty"`
 	// GoogleClass overrides the Google Wallet class type the style implies;
 	// only "giftCard" (for storeCard or generic templates) for now.
-	GoogleClass string `json:"googleClass,omitempty"`
+	GoogleClass string    `json:"googleClass,omitempty"`
 	Version     int64     `json:"version"`
 	CreatedAt   time.Time `json:"createdAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`

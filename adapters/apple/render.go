@@ -204,9 +204,9 @@ func Render(t core.Template, p core.Pass, opts RenderOptions) ([]byte, error) {
 		}
 		bc := barcodeJSON{
 			Format:          format,
-			Message:         substitute(b.Message, p),
+			Message:         p.Substitute(b.Message, stringify),
 			MessageEncoding: enc,
-			AltText:         substitute(b.AltText, p),
+			AltText:         p.Substitute(b.AltText, stringify),
 		}
 		out.Barcodes = []barcodeJSON{bc}
 		// The legacy key (before iOS 9) does not allow Code128; older
@@ -363,26 +363,6 @@ func stringify(v any) string {
 	default:
 		return fmt.Sprint(x)
 	}
-}
-
-var placeholderRE = regexp.MustCompile(`\{\{\s*(passId|externalId|data\.[^{}\s]+)\s*\}\}`)
-
-// substitute fills {{passId}}, {{externalId}} and {{data.KEY}}; a missing
-// data key becomes the empty string.
-func substitute(s string, p core.Pass) string {
-	if !strings.Contains(s, "{{") {
-		return s
-	}
-	return placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
-		name := placeholderRE.FindStringSubmatch(m)[1]
-		switch name {
-		case "passId":
-			return p.ID
-		case "externalId":
-			return p.ExternalID
-		}
-		return stringify(p.Data[strings.TrimPrefix(name, "data.")])
-	})
 }
 
 func renderRelevance(out *passJSON, data map[string]any, opts RenderOptions) error {

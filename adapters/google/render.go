@@ -300,8 +300,8 @@ func renderBarcode(b *core.Barcode, p core.Pass) (*wo.Barcode, error) {
 	}
 	return &wo.Barcode{
 		Type:          typ,
-		Value:         substitute(b.Message, p),
-		AlternateText: substitute(b.AltText, p),
+		Value:         p.Substitute(b.Message, stringify),
+		AlternateText: p.Substitute(b.AltText, stringify),
 	}, nil
 }
 
@@ -464,26 +464,6 @@ func stringify(v any) string {
 		return string(b)
 	}
 	return fmt.Sprint(v)
-}
-
-var placeholderRE = regexp.MustCompile(`\{\{\s*(passId|externalId|data\.[^{}\s]+)\s*\}\}`)
-
-// substitute fills {{passId}}, {{externalId}} and {{data.KEY}} like the
-// Apple renderer; a missing data key becomes the empty string.
-func substitute(s string, p core.Pass) string {
-	if !strings.Contains(s, "{{") {
-		return s
-	}
-	return placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
-		name := placeholderRE.FindStringSubmatch(m)[1]
-		switch name {
-		case "passId":
-			return p.ID
-		case "externalId":
-			return p.ExternalID
-		}
-		return stringify(p.Data[strings.TrimPrefix(name, "data.")])
-	})
 }
 
 func localized(s string) *wo.LocalizedString {
