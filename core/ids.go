@@ -25,6 +25,8 @@ const (
 	PrefixPass      = "pass"
 	PrefixEvent     = "evt"
 	PrefixShareLink = "shl"
+	PrefixConnector = "con"
+	PrefixTrigger   = "trg"
 )
 
 var idMu sync.Mutex
