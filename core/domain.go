@@ -228,6 +228,8 @@ func cloneData(m map[string]any) map[string]any {
 }
 
 // cloneValue deep-copies JSON-shaped values (maps, slices, scalars).
+// Go numbers become float64, what a stored pass reads back as, so an int
+// 129 from a mapping equals the stored 129 and is not taken for a change.
 func cloneValue(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
@@ -238,6 +240,28 @@ func cloneValue(v any) any {
 			out[i] = cloneValue(e)
 		}
 		return out
+	case int:
+		return float64(t)
+	case int8:
+		return float64(t)
+	case int16:
+		return float64(t)
+	case int32:
+		return float64(t)
+	case int64:
+		return float64(t)
+	case uint:
+		return float64(t)
+	case uint8:
+		return float64(t)
+	case uint16:
+		return float64(t)
+	case uint32:
+		return float64(t)
+	case uint64:
+		return float64(t)
+	case float32:
+		return float64(t)
 	default:
 		return v
 	}

@@ -107,3 +107,14 @@ func TestLastModifiedIsTheLaterOfPassAndTemplate(t *testing.T) {
 		t.Fatalf("pass changed later: %s", got)
 	}
 }
+
+func TestChangeDetectionSeesNumbersAsJSONDoes(t *testing.T) {
+	stored := map[string]any{"points": float64(129)}
+	patch := cloneData(map[string]any{"points": 129, "small": int8(3)})
+	if got := changedKeys(stored, map[string]any{"points": patch["points"]}); len(got) != 0 {
+		t.Fatalf("int 129 vs stored 129.0 counted as a change: %v", got)
+	}
+	if patch["small"] != float64(3) {
+		t.Fatalf("int8 kept as %T", patch["small"])
+	}
+}
