@@ -8,7 +8,11 @@ BENCHRUNS ?= 6
 # push-alls per store in make bench (each pushes 100,000 devices); benchstat needs 6 for a ± interval
 FANOUTRUNS ?= 6
 
-.PHONY: run build test bench lint fmt vet
+FUZZTIME  ?= 10s
+# CI passes an execution count (e.g. 20000x): a time budget can end in a spurious
+# "context deadline exceeded" from the fuzz coordinator on a loaded machine.
+
+.PHONY: run build test fuzz bench lint fmt vet
 
 ## run: start passhub with the embedded defaults (SQLite + in-process Redis) on 127.0.0.1:8080
 run:
@@ -21,6 +25,12 @@ build:
 ## test: the whole suite, against the local PostgreSQL and Redis (see .ci/run to start them)
 test:
 	$(GO) test -count=1 -timeout 9m $(PKGS)
+
+## fuzz: every fuzz target (webhook verifiers, mapping loader) for FUZZTIME each; CI runs it briefly
+fuzz:
+	@for f in FuzzShopify FuzzHubSpot FuzzSquare FuzzGeneric FuzzStandardWebhooks; do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./connectors/verify/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./mappings/
 
 ## bench: throughput, each figure the median of several runs (benchstat; raw runs in bench/results/):
 ##   pass creations/s through the API (SQLite, PostgreSQL); .pkpass render+sign/s and cached-render
