@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/passhub/passhub/mappings"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -30,6 +32,8 @@ Usage:
   passhub worker [flags]            the workers only (relay, sweeper, tasks)
   passhub migrate [flags]           apply database migrations and exit
   passhub workspaces create NAME    create a workspace; prints {"workspaceId","apiKey"}
+  passhub mappings check DIR        validate every mapping file in DIR (exit 1 on any problem)
+  passhub mappings test DIR         run the test cases beside each mapping (<name>_test.yaml)
   passhub version                   print the version
 
 Every flag has an environment variable (flags win); run "passhub serve -h".
@@ -83,10 +87,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New("usage: passhub workspaces create NAME [flags]")
 		}
 		return createWorkspace(ctx, cfg, rest[0], stdout, stderr)
+	case "mappings":
+		return runMappings(args, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+}
+
+// runMappings checks or tests a directory of mapping files offline, so a
+// user's CI can run it. Template names are not checked against a server:
+// any name is accepted.
+func runMappings(args []string, stdout io.Writer) error {
+	if len(args) != 2 || (args[0] != "check" && args[0] != "test") {
+		return errors.New("usage: passhub mappings check|test DIR")
+	}
+	dir := args[1]
+	if args[0] == "check" {
+		if err := mappings.CheckDir(dir, mappings.AnyTemplate); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "mappings in %s are valid\n", dir)
+		return nil
+	}
+	report, err := mappings.RunTests(dir, mappings.AnyTemplate)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, report.String())
+	if !report.OK() {
+		return fmt.Errorf("%d mapping test(s) failed", report.Failed())
+	}
+	return nil
 }
 
 func versionString() string {
