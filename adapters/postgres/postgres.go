@@ -69,9 +69,19 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// acceptFlushes is how many merged AcceptTriggers transactions run at
+// once. One keeps batches largest; two let a batch execute while the
+// previous one waits for its commit to reach disk, and keep webhooks
+// flowing while one batch waits on a row lock (another instance inserting
+// the same dedupe key).
+const acceptFlushes = 2
+
 // Store is the PostgreSQL store.
 type Store struct {
 	pool *pgxpool.Pool
+	// accept merges concurrent AcceptTriggers calls into shared
+	// transactions.
+	accept *sqlstore.Batcher[core.Trigger, bool]
 }
 
 var (
@@ -110,7 +120,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connecting to postgres: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool}
+	s.accept = &sqlstore.Batcher[core.Trigger, bool]{Flush: s.acceptTriggers, MaxFlushes: acceptFlushes}
+	return s, nil
 }
 
 // Close closes the pool, waiting for connections in use.

@@ -37,6 +37,9 @@ type Store struct {
 	// reader serves reads; it is writer itself for an in-memory database,
 	// which exists per connection.
 	reader *sql.DB
+	// accept merges concurrent AcceptTriggers calls into shared
+	// transactions.
+	accept *sqlstore.Batcher[core.Trigger, bool]
 }
 
 var (
@@ -63,6 +66,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
 	}
 	s := &Store{writer: writer, reader: writer}
+	s.accept = &sqlstore.Batcher[core.Trigger, bool]{Flush: s.acceptTriggers, MaxFlushes: 1}
 	if err := s.migrate(ctx); err != nil {
 		writer.Close()
 		return nil, err

@@ -23,6 +23,8 @@ type Store interface {
 	core.AppleStore
 	core.GoogleCredentialStore
 	core.GoogleCallbackStore
+	core.ConnectorStore
+	core.MappingStore
 }
 
 type testCase struct {
@@ -43,7 +45,20 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	cases = append(cases, serviceCases...)
 	cases = append(cases, appleCases...)
 	cases = append(cases, googleCases...)
+	cases = append(cases, connectorCases...)
 	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newStore(t))
+		})
+	}
+}
+
+// RunConnectors runs the connector, trigger and mapping cases only: for a
+// store set up differently from the one Run checks (a store that merges
+// concurrent AcceptTriggers calls, without merging).
+func RunConnectors(t *testing.T, newStore func(t *testing.T) Store) {
+	for _, tc := range connectorCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.fn(t, newStore(t))
