@@ -1,0 +1,327 @@
+// Package connectors is passhub's inbound side: a connector is one URL
+// (/hooks/{id}) a source system posts to. Intake verifies each delivery
+// with the connector's kind and secrets, and stores what it carries as
+// triggers — durably, once per dedupe key — before the sender gets its
+// 2xx. Mapping runs later, on a worker.
+package connectors
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/passhub/passhub/connectors/verify"
+	"github.com/passhub/passhub/core"
+)
+
+// Sealer encrypts connector secrets at rest (the master-key box).
+type Sealer interface {
+	Seal(plaintext []byte, context string) []byte
+	Open(sealed []byte, context string) ([]byte, error)
+}
+
+// Store is what intake needs of the store.
+type Store interface {
+	CreateConnector(ctx context.Context, c core.Connector) error
+	Connector(ctx context.Context, workspaceID, id string) (core.Connector, error)
+	ConnectorByID(ctx context.Context, id string) (core.Connector, error)
+	ListConnectors(ctx context.Context, workspaceID string, page core.Page) ([]core.Connector, string, error)
+	UpdateConnector(ctx context.Context, workspaceID, id string, fn func(*core.Connector) error) (core.Connector, error)
+	DeleteConnector(ctx context.Context, workspaceID, id string) error
+	AcceptTriggers(ctx context.Context, triggers []core.Trigger) ([]bool, error)
+}
+
+// Secrets are a connector's secrets, by kind: shopify secrets (two while
+// rotating), hubspot clientSecret, square signatureKey, generic secrets
+// (HMAC or Standard Webhooks "whsec_…") or keys (API key).
+type Secrets struct {
+	Secrets      []string `json:"secrets,omitempty"`
+	ClientSecret string   `json:"clientSecret,omitempty"`
+	SignatureKey string   `json:"signatureKey,omitempty"`
+	Keys         []string `json:"keys,omitempty"`
+}
+
+// Config is a connector's non-secret settings. HubSpot: allowV1V2.
+// Generic: scheme (hmac, standardWebhooks or apiKey) and the header,
+// encoding, prefix and algorithm of an HMAC or API key, plus where the
+// topic and dedupe key come from.
+type Config struct {
+	AllowV1V2    bool   `json:"allowV1V2,omitempty"`
+	Scheme       string `json:"scheme,omitempty"`
+	Header       string `json:"header,omitempty"`
+	Encoding     string `json:"encoding,omitempty"`
+	Prefix       string `json:"prefix,omitempty"`
+	Algorithm    string `json:"algorithm,omitempty"`
+	TopicHeader  string `json:"topicHeader,omitempty"`
+	Topic        string `json:"topic,omitempty"`
+	DedupeHeader string `json:"dedupeHeader,omitempty"`
+}
+
+// Generic schemes.
+const (
+	SchemeHMAC             = "hmac"
+	SchemeStandardWebhooks = "standardWebhooks"
+	SchemeAPIKey           = "apiKey"
+)
+
+// Input creates or replaces a connector's settings.
+type Input struct {
+	Name    string             `json:"name"`
+	Kind    core.ConnectorKind `json:"kind"`
+	Secrets Secrets            `json:"secrets"`
+	Config  Config             `json:"config"`
+	Mapping string             `json:"mapping"`
+}
+
+// Intake creates connectors and receives their deliveries.
+type Intake struct {
+	store     Store
+	box       Sealer
+	publicURL string
+	now       func() time.Time
+}
+
+// New returns an intake; publicURL makes the hook URLs.
+func New(store Store, box Sealer, publicURL string) *Intake {
+	return &Intake{store: store, box: box, publicURL: strings.TrimRight(publicURL, "/"), now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+}
+
+// URL is where the source system posts: PASSHUB_PUBLIC_URL/hooks/{id}.
+func (in *Intake) URL(c core.Connector) string { return in.publicURL + "/hooks/" + c.ID }
+
+func secretsContext(workspaceID, id string) string { return "connector:" + workspaceID + ":" + id }
+
+// Create validates and stores a new connector.
+func (in *Intake) Create(ctx context.Context, workspaceID string, input Input) (core.Connector, error) {
+	now := in.now()
+	c := core.Connector{ID: core.NewID(core.PrefixConnector), WorkspaceID: workspaceID, CreatedAt: now, UpdatedAt: now}
+	if err := in.apply(&c, input); err != nil {
+		return core.Connector{}, err
+	}
+	if err := in.store.CreateConnector(ctx, c); err != nil {
+		return core.Connector{}, fmt.Errorf("creating connector: %w", err)
+	}
+	return c, nil
+}
+
+// Update replaces a connector's settings; empty secrets keep the stored
+// ones (a client cannot read them back to resend them).
+func (in *Intake) Update(ctx context.Context, workspaceID, id string, input Input) (core.Connector, error) {
+	return in.store.UpdateConnector(ctx, workspaceID, id, func(c *core.Connector) error {
+		if input.Secrets.empty() {
+			old, err := in.secrets(*c)
+			if err != nil {
+				return err
+			}
+			input.Secrets = old
+		}
+		if input.Kind == "" {
+			input.Kind = c.Kind
+		}
+		if err := in.apply(c, input); err != nil {
+			return err
+		}
+		c.UpdatedAt = in.now()
+		return nil
+	})
+}
+
+func (s Secrets) empty() bool {
+	return len(s.Secrets) == 0 && s.ClientSecret == "" && s.SignatureKey == "" && len(s.Keys) == 0
+}
+
+// apply validates input and writes it into c, secrets sealed.
+func (in *Intake) apply(c *core.Connector, input Input) error {
+	input.Name = strings.TrimSpace(input.Name)
+	if input.Name == "" || len(input.Name) > core.MaxNameLen {
+		return core.Invalid("name", "must be 1 to %d characters", core.MaxNameLen)
+	}
+	if !input.Kind.Valid() {
+		return core.Invalid("kind", "must be shopify, hubspot, square or generic")
+	}
+	if strings.TrimSpace(input.Mapping) == "" {
+		return core.Invalid("mapping", "is required: the name of the mapping file to apply")
+	}
+	c.Name, c.Kind, c.Mapping = input.Name, input.Kind, input.Mapping
+	v, err := in.verifier(*c, input.Secrets, input.Config)
+	if err != nil {
+		return err
+	}
+	if err := v.validate(); err != nil {
+		return prefixField(err)
+	}
+	cfg, err := json.Marshal(input.Config)
+	if err != nil {
+		return fmt.Errorf("encoding connector config: %w", err)
+	}
+	sec, err := json.Marshal(input.Secrets)
+	if err != nil {
+		return fmt.Errorf("encoding connector secrets: %w", err)
+	}
+	c.Config = cfg
+	c.SecretsSealed = in.box.Seal(sec, secretsContext(c.WorkspaceID, c.ID))
+	return nil
+}
+
+// prefixField names config and secret fields as the API body does.
+func prefixField(err error) error {
+	fe, ok := err.(*core.FieldError)
+	if !ok {
+		return err
+	}
+	switch fe.Field {
+	case "secrets", "clientSecret", "signatureKey", "keys":
+		return core.Invalid("secrets."+fe.Field, "%s", fe.Reason)
+	}
+	if strings.HasPrefix(fe.Field, "secrets[") || strings.HasPrefix(fe.Field, "keys[") {
+		return core.Invalid("secrets."+fe.Field, "%s", fe.Reason)
+	}
+	return core.Invalid("config."+fe.Field, "%s", fe.Reason)
+}
+
+func (in *Intake) secrets(c core.Connector) (Secrets, error) {
+	var s Secrets
+	raw, err := in.box.Open(c.SecretsSealed, secretsContext(c.WorkspaceID, c.ID))
+	if err != nil {
+		return s, fmt.Errorf("unsealing the secrets of connector %s: %w", c.ID, err)
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return s, fmt.Errorf("decoding the secrets of connector %s: %w", c.ID, err)
+	}
+	return s, nil
+}
+
+// checked is a verifier that can also check its own configuration.
+type checked interface {
+	verify.Verifier
+	Validate() error
+}
+
+type kindVerifier struct{ checked }
+
+func (k kindVerifier) validate() error { return k.Validate() }
+
+// verifier builds the verifier of connector c's kind.
+func (in *Intake) verifier(c core.Connector, s Secrets, cfg Config) (kindVerifier, error) {
+	url := in.URL(c)
+	fields := verify.Fields{TopicHeader: cfg.TopicHeader, Topic: cfg.Topic, DedupeHeader: cfg.DedupeHeader}
+	switch c.Kind {
+	case core.ConnectorShopify:
+		return kindVerifier{verify.Shopify{Secrets: s.Secrets}}, nil
+	case core.ConnectorHubSpot:
+		return kindVerifier{verify.HubSpot{ClientSecret: s.ClientSecret, AllowV1V2: cfg.AllowV1V2, TargetURL: url}}, nil
+	case core.ConnectorSquare:
+		return kindVerifier{verify.Square{SignatureKey: s.SignatureKey, NotificationURL: url}}, nil
+	case core.ConnectorGeneric:
+		switch cfg.Scheme {
+		case SchemeHMAC, "":
+			return kindVerifier{verify.HMAC{Secrets: s.Secrets, Header: cfg.Header, Encoding: cfg.Encoding, Prefix: cfg.Prefix, Algorithm: cfg.Algorithm, Fields: fields}}, nil
+		case SchemeStandardWebhooks:
+			return kindVerifier{verify.StandardWebhooks{Secrets: s.Secrets, Fields: fields}}, nil
+		case SchemeAPIKey:
+			return kindVerifier{verify.APIKey{Header: cfg.Header, Prefix: cfg.Prefix, Keys: s.Keys, Fields: fields}}, nil
+		}
+		return kindVerifier{}, core.Invalid("config.scheme", "must be hmac, standardWebhooks or apiKey")
+	}
+	return kindVerifier{}, core.Invalid("kind", "must be shopify, hubspot, square or generic")
+}
+
+// Receipt says what a delivery became.
+type Receipt struct {
+	Accepted   int      `json:"accepted"`
+	Duplicates int      `json:"duplicates"`
+	TriggerIDs []string `json:"triggerIds"`
+}
+
+// keptHeaders are the request headers a trigger keeps for mapping rules.
+var keptHeaders = []string{
+	"X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Webhook-Id", "X-Shopify-Triggered-At", "X-Shopify-Event-Id", "X-Shopify-Api-Version",
+	"X-HubSpot-Request-Timestamp", "Webhook-Id", "Webhook-Timestamp", "Content-Type", "User-Agent",
+}
+
+// Receive verifies a delivery to connector id and stores its triggers.
+// An unknown connector is ErrNotFound; a bad signature wraps
+// verify.ErrSignature or verify.ErrStale; nothing is stored unless the
+// whole delivery verified. When it returns nil, the triggers are durable.
+func (in *Intake) Receive(ctx context.Context, id, method string, header http.Header, body []byte) (Receipt, error) {
+	c, err := in.store.ConnectorByID(ctx, id)
+	if err != nil {
+		return Receipt{}, err
+	}
+	s, err := in.secrets(c)
+	if err != nil {
+		return Receipt{}, err
+	}
+	var cfg Config
+	if len(c.Config) > 0 {
+		if err := json.Unmarshal(c.Config, &cfg); err != nil {
+			return Receipt{}, fmt.Errorf("decoding the config of connector %s: %w", c.ID, err)
+		}
+	}
+	v, err := in.verifier(c, s, cfg)
+	if err != nil {
+		return Receipt{}, err
+	}
+	now := in.now()
+	res, err := v.Verify(verify.Request{Method: method, URL: in.URL(c), Header: header, Body: body, Now: now})
+	if err != nil {
+		return Receipt{}, err
+	}
+	headers := map[string]string{}
+	for _, h := range keptHeaders {
+		if val := header.Get(h); val != "" {
+			headers[strings.ToLower(h)] = val
+		}
+	}
+	triggers := make([]core.Trigger, 0, len(res.Events))
+	for _, ev := range res.Events {
+		t := core.Trigger{
+			ID: core.NewID(core.PrefixTrigger), WorkspaceID: c.WorkspaceID, ConnectorID: c.ID,
+			Topic: ev.Topic, DedupeKey: ev.DedupeKey, Source: ev.Source, Payload: bytes.Clone(ev.Payload),
+			Headers: headers, ReceivedAt: now, Status: core.TriggerReceived, UpdatedAt: now,
+		}
+		if t.DedupeKey == "" {
+			// Nothing names the delivery: the payload itself does, so an
+			// identical redelivery is still recognised.
+			t.DedupeKey = "body:" + core.HashAPIKey(string(ev.Payload))
+		}
+		if !ev.OccurredAt.IsZero() {
+			at := ev.OccurredAt.UTC().Truncate(time.Microsecond)
+			t.OccurredAt = &at
+		}
+		triggers = append(triggers, t)
+	}
+	dup, err := in.store.AcceptTriggers(ctx, triggers)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("storing triggers: %w", err)
+	}
+	r := Receipt{TriggerIDs: []string{}}
+	for i, d := range dup {
+		if d {
+			r.Duplicates++
+			continue
+		}
+		r.Accepted++
+		r.TriggerIDs = append(r.TriggerIDs, triggers[i].ID)
+	}
+	return r, nil
+}
+
+// Get, List and Delete pass through to the store.
+func (in *Intake) Get(ctx context.Context, workspaceID, id string) (core.Connector, error) {
+	return in.store.Connector(ctx, workspaceID, id)
+}
+
+// List pages a workspace's connectors.
+func (in *Intake) List(ctx context.Context, workspaceID string, page core.Page) ([]core.Connector, string, error) {
+	return in.store.ListConnectors(ctx, workspaceID, page)
+}
+
+// Delete removes a connector; its triggers stay readable.
+func (in *Intake) Delete(ctx context.Context, workspaceID, id string) error {
+	return in.store.DeleteConnector(ctx, workspaceID, id)
+}
