@@ -1,0 +1,208 @@
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/passhub/passhub/core"
+	"github.com/passhub/passhub/mappings"
+)
+
+// ApplyStore is what mapping a trigger needs of the store.
+type ApplyStore interface {
+	Trigger(ctx context.Context, workspaceID, id string) (core.Trigger, error)
+	RecordTriggerOutcome(ctx context.Context, workspaceID, id string, status core.TriggerStatus, outcome json.RawMessage, at time.Time) error
+	Connector(ctx context.Context, workspaceID, id string) (core.Connector, error)
+	Mapping(ctx context.Context, workspaceID, name string) (core.MappingFile, error)
+	ListTemplates(ctx context.Context, workspaceID string, page core.Page) ([]core.Template, string, error)
+}
+
+// Applier is the trigger.apply job handler: it maps a trigger with its
+// connector's mapping file and runs the commands through the same use
+// cases as the REST API, then records what happened on the trigger.
+type Applier struct {
+	store ApplyStore
+	svc   *core.Service
+	now   func() time.Time
+
+	mu       sync.Mutex
+	compiled map[compiledKey]compiledMapping
+}
+
+type compiledKey struct {
+	workspaceID, name string
+	version           int64
+}
+
+type compiledMapping struct {
+	m  *mappings.Mapping
+	at time.Time
+}
+
+// compiledTTL bounds how long a compiled mapping is reused: template
+// names are resolved at compile time, and a template created since must
+// become visible.
+const compiledTTL = 30 * time.Second
+
+// NewApplier returns the trigger.apply handler.
+func NewApplier(store ApplyStore, svc *core.Service) *Applier {
+	return &Applier{store: store, svc: svc, now: time.Now, compiled: map[compiledKey]compiledMapping{}}
+}
+
+// Outcome is what a trigger's outcome records.
+type Outcome struct {
+	Applied []mappings.Applied `json:"applied,omitempty"`
+	Skipped []mappings.Skip    `json:"skipped,omitempty"`
+	Rule    string             `json:"rule,omitempty"`
+	Field   string             `json:"field,omitempty"`
+	Error   string             `json:"error,omitempty"`
+}
+
+// HandleJob maps the trigger the job names (its key is the trigger ID,
+// with "/replay" suffixes for replays).
+func (a *Applier) HandleJob(ctx context.Context, j core.Job) ([]core.Job, error) {
+	id, _, _ := strings.Cut(j.Key, "/")
+	t, err := a.store.Trigger(ctx, j.WorkspaceID, id)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil, core.Permanent(fmt.Errorf("trigger %s: %w", id, err))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading trigger %s: %w", id, err)
+	}
+	status, out, err := a.apply(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encoding trigger outcome: %w", err)
+	}
+	if err := a.store.RecordTriggerOutcome(ctx, t.WorkspaceID, t.ID, status, b, a.now().UTC().Truncate(time.Microsecond)); err != nil {
+		return nil, fmt.Errorf("recording trigger outcome: %w", err)
+	}
+	return nil, nil
+}
+
+// apply returns the trigger's status and outcome; an error only for
+// failures a retry may fix (the store is down).
+func (a *Applier) apply(ctx context.Context, t core.Trigger) (core.TriggerStatus, Outcome, error) {
+	failed := func(err error) (core.TriggerStatus, Outcome, error) {
+		out := Outcome{Error: err.Error()}
+		var ee *mappings.EvalError
+		if errors.As(err, &ee) {
+			out.Rule, out.Field, out.Error = ee.Rule, ee.Field, ee.Err.Error()
+		}
+		return core.TriggerFailed, out, nil
+	}
+	c, err := a.store.Connector(ctx, t.WorkspaceID, t.ConnectorID)
+	if errors.Is(err, core.ErrNotFound) {
+		return failed(errors.New("the connector was deleted"))
+	}
+	if err != nil {
+		return "", Outcome{}, fmt.Errorf("loading connector %s: %w", t.ConnectorID, err)
+	}
+	m, err := a.mapping(ctx, t.WorkspaceID, c.Mapping)
+	if errors.Is(err, core.ErrNotFound) {
+		return failed(fmt.Errorf("no mapping named %q: PUT /v1/mappings/%s", c.Mapping, c.Mapping))
+	}
+	var le *mappings.LoadError
+	if errors.As(err, &le) {
+		return failed(err)
+	}
+	if err != nil {
+		return "", Outcome{}, err
+	}
+	payload, err := mappings.DecodePayload(t.Payload)
+	if err != nil {
+		return failed(fmt.Errorf("decoding payload: %w", err))
+	}
+	res, err := m.Evaluate(ctx, mappings.Trigger{
+		Topic: t.Topic, Source: string(c.Kind), Payload: payload, Headers: t.Headers, ReceivedAt: t.ReceivedAt,
+	}, mappings.ServiceLookup(a.svc, t.WorkspaceID))
+	if err != nil {
+		return failed(err)
+	}
+	if len(res.Commands) == 0 {
+		return core.TriggerSkipped, Outcome{Skipped: res.Skipped}, nil
+	}
+	applied, err := mappings.Apply(ctx, a.svc, t.WorkspaceID, res.Commands)
+	out := Outcome{Applied: applied, Skipped: res.Skipped}
+	if err != nil {
+		if isTransient(err) {
+			return "", Outcome{}, err
+		}
+		out.Error = err.Error()
+		return core.TriggerFailed, out, nil
+	}
+	return core.TriggerApplied, out, nil
+}
+
+// isTransient tells store and context failures (retry) from domain
+// refusals (a bad command: recorded as failed).
+func isTransient(err error) bool {
+	return !errors.Is(err, core.ErrInvalid) && !errors.Is(err, core.ErrConflict) && !errors.Is(err, core.ErrNotFound)
+}
+
+// mapping compiles (or reuses) the workspace's mapping file name.
+func (a *Applier) mapping(ctx context.Context, workspaceID, name string) (*mappings.Mapping, error) {
+	mf, err := a.store.Mapping(ctx, workspaceID, name)
+	if err != nil {
+		return nil, err
+	}
+	key := compiledKey{workspaceID, name, mf.Version}
+	a.mu.Lock()
+	c, ok := a.compiled[key]
+	a.mu.Unlock()
+	if ok && a.now().Sub(c.at) < compiledTTL {
+		return c.m, nil
+	}
+	resolve, err := TemplateResolver(ctx, a.store, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := mappings.Load(name+".yaml", []byte(mf.Source), resolve)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.compiled[key] = compiledMapping{m: m, at: a.now()}
+	a.mu.Unlock()
+	return m, nil
+}
+
+// TemplateLister lists a workspace's templates.
+type TemplateLister interface {
+	ListTemplates(ctx context.Context, workspaceID string, page core.Page) ([]core.Template, string, error)
+}
+
+// TemplateResolver resolves template references in a mapping — by ID or
+// by name — against the workspace's templates.
+func TemplateResolver(ctx context.Context, store TemplateLister, workspaceID string) (mappings.TemplateResolver, error) {
+	ids := map[string]string{}
+	cursor := ""
+	for {
+		ts, next, err := store.ListTemplates(ctx, workspaceID, core.Page{Cursor: cursor, Limit: 1000})
+		if err != nil {
+			return nil, fmt.Errorf("listing templates: %w", err)
+		}
+		for _, t := range ts {
+			ids[t.ID] = t.ID
+			if _, taken := ids[t.Name]; !taken {
+				ids[t.Name] = t.ID
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return func(ref string) (string, bool) {
+		id, ok := ids[ref]
+		return id, ok
+	}, nil
+}
