@@ -57,6 +57,9 @@ type Config struct {
 	// Google serves Google credentials, save links, template images for
 	// Google and the save/delete callbacks. Nil: those routes are absent.
 	Google *GoogleConfig
+	// Connectors serves connectors, their hook URLs, triggers and mapping
+	// files. Nil: those routes are absent.
+	Connectors *ConnectorsConfig
 	// Now is the clock for idempotency records. Default time.Now (UTC).
 	Now func() time.Time
 }
@@ -100,6 +103,11 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.Apple != nil {
 		if err := cfg.Apple.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if cfg.Connectors != nil {
+		if err := cfg.Connectors.validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/passhub/passhub/adapters/google/googletest"
 	"github.com/passhub/passhub/adapters/secretbox"
 	"github.com/passhub/passhub/adapters/sqlite"
+	"github.com/passhub/passhub/connectors"
 	"github.com/passhub/passhub/core"
 )
 
@@ -88,6 +89,7 @@ func newEnvWith(t testing.TB, st *sqlite.Store, svc *core.Service, opts ...envOp
 		Apple:       appleConfig(t, st),
 	}
 	cfg.Google = e.googleConfig(t, st)
+	cfg.Connectors = &ConnectorsConfig{Intake: connectors.New(st, testBox(t), testPublicURL), Store: st}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -116,6 +118,16 @@ func appleConfig(t testing.TB, st *sqlite.Store) *AppleConfig {
 		Store:     st,
 		PublicURL: testPublicURL,
 	}
+}
+
+func testBox(t testing.TB) *secretbox.Box {
+	t.Helper()
+	key := make([]byte, secretbox.KeySize)
+	_, err := rand.Read(key)
+	must(t, err)
+	box, err := secretbox.New(key)
+	must(t, err)
+	return box
 }
 
 // googleConfig wires the Google side over st, a fake Google and a keys

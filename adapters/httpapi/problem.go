@@ -94,6 +94,8 @@ func problemFor(err error) Problem {
 		code, typ, p.Detail = http.StatusUnauthorized, "unauthorized", "a valid Authorization: ApplePass <authenticationToken> for this pass is required"
 	case errors.As(err, &gae):
 		code, typ, p.Detail = http.StatusBadGateway, "upstream-error", fmt.Sprintf("Google Wallet answered %d: %s", gae.Status, gae.Message)
+	case errors.Is(err, errHookAuth):
+		code, typ, p.Detail = http.StatusUnauthorized, "unauthorized", "the delivery's signature or timestamp does not verify with this connector's secrets"
 	case errors.Is(err, errCallbackAuth):
 		code, typ, p.Detail = http.StatusUnauthorized, "unauthorized", "the callback's signature does not verify for an issuer this server serves"
 	case errors.Is(err, errKeysUnavailable):

@@ -137,7 +137,8 @@ func (s *Server) table() []route {
 		api(http.MethodGet, "/v1/events", s.listEvents),
 	}
 	routes = append(routes, s.appleRoutes(api, open, passkit)...)
-	return append(routes, s.googleRoutes(api, open, passkit)...)
+	routes = append(routes, s.googleRoutes(api, open, passkit)...)
+	return append(routes, s.connectorRoutes(api, passkit)...)
 }
 
 // echoPath turns "/v1/passes/{id}" into echo's "/v1/passes/:id".

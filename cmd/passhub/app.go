@@ -25,6 +25,7 @@ import (
 	"github.com/passhub/passhub/adapters/queue"
 	"github.com/passhub/passhub/adapters/secretbox"
 	"github.com/passhub/passhub/adapters/sqlite"
+	"github.com/passhub/passhub/connectors"
 	"github.com/passhub/passhub/core"
 )
 
@@ -36,6 +37,8 @@ type store interface {
 	core.AppleStore
 	core.GoogleCredentialStore
 	core.GoogleCallbackStore
+	core.ConnectorStore
+	core.MappingStore
 	core.Pinger
 }
 
@@ -52,6 +55,7 @@ type app struct {
 	passkit *core.PassKit
 	pusher  *apple.Pusher
 	wallet  *google.Wallet
+	intake  *connectors.Intake
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -99,6 +103,7 @@ func openApp(ctx context.Context, cfg Config, stderr io.Writer) (*app, error) {
 	a.wallet = google.NewWallet(a.store, box, google.WalletConfig{
 		BaseURL: cfg.GoogleAPIURL, PublicURL: cfg.PublicURL, Origins: cfg.GoogleOrigins, Log: log,
 	})
+	a.intake = connectors.New(a.store, box, cfg.PublicURL)
 	return a, nil
 }
 
@@ -242,6 +247,7 @@ func (a *app) startAPI(ctx context.Context, wg *sync.WaitGroup, fail context.Can
 		Apple: &httpapi.AppleConfig{
 			PassKit: a.passkit, Issuer: a.issuer, Pusher: a.pusher, Store: a.store, PublicURL: a.cfg.PublicURL,
 		},
+		Connectors: &httpapi.ConnectorsConfig{Intake: a.intake, Store: a.store},
 		Google: &httpapi.GoogleConfig{
 			Wallet: a.wallet, Store: a.store,
 			Verifier: callback.NewVerifier(callback.Config{KeysURL: a.cfg.GoogleKeysURL, SenderID: a.cfg.GoogleSenderID}),
@@ -369,6 +375,7 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 	runner.Handle(core.JobKindDispatch, core.NewDispatcher(a.store, a.pusher, a.wallet))
 	runner.Handle(google.JobSync, a.wallet)
 	runner.Handle(google.JobClass, a.wallet)
+	runner.Handle(core.JobKindTriggerApply, connectors.NewApplier(a.store, a.service))
 	runner.Handle(apple.JobPush, a.pusher)
 	runner.Handle(apple.JobTemplatePush, a.pusher)
 	w, err := queue.NewWorker(queue.WorkerConfig{

@@ -18,7 +18,7 @@ func TestMappingsCommands(t *testing.T) {
 	}
 	failing := t.TempDir()
 	for name, body := range map[string]string{
-		"m.yaml": "rules:\n  - name: enrol\n    on: [customers/create]\n    action: upsert\n    template: loyalty\n    externalId: string(payload.id)\n    fields:\n      name: payload.name\n",
+		"m.yaml":      "rules:\n  - name: enrol\n    on: [customers/create]\n    action: upsert\n    template: loyalty\n    externalId: string(payload.id)\n    fields:\n      name: payload.name\n",
 		"m_test.yaml": "- name: wrong expectation\n  trigger:\n    topic: customers/create\n    payload: {id: 1, name: Ada}\n  expect:\n    skipped: true\n",
 	} {
 		if err := os.WriteFile(filepath.Join(failing, name), []byte(body), 0o600); err != nil {

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestShopifyWebhooksToPass: a running passhub takes signed Shopify
+// webhooks at a connector's URL and, through the example mapping, issues
+// a loyalty pass and raises its points — once, however often Shopify
+// redelivers.
+func TestShopifyWebhooksToPass(t *testing.T) {
+	const key = "phk_shopify_e2e_test_key_000001"
+	p, _ := startPasshub(t, "PASSHUB_DATA_DIR="+t.TempDir(), "PASSHUB_BOOTSTRAP_KEY="+key)
+	if st, body := call(t, "POST", p.base+"/v1/templates", key, `{"name":"loyalty","style":"storeCard","organizationName":"Acme","description":"Acme card",
+		"fields":{"primary":[{"key":"points","label":"Points"}]}}`); st != 201 {
+		t.Fatalf("template: %d %v", st, body)
+	}
+	src, err := os.ReadFile("../../mappings/examples/shopify-loyalty.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := json.Marshal(map[string]string{"source": string(src)})
+	if st, body := call(t, "PUT", p.base+"/v1/mappings/shopify-loyalty", key, string(mb)); st != 200 {
+		t.Fatalf("mapping: %d %v", st, body)
+	}
+	st, con := call(t, "POST", p.base+"/v1/connectors", key, `{"name":"shop","kind":"shopify","secrets":{"secrets":["shpss_e2e"]},"mapping":"shopify-loyalty"}`)
+	if st != 201 {
+		t.Fatalf("connector: %d %v", st, con)
+	}
+	post := func(topic, id, body string) int {
+		return postSigned(t, con["url"].(string), "shpss_e2e", topic, id, body)
+	}
+	if st := postSigned(t, con["url"].(string), "not-the-secret", "customers/create", "forged", `{"id":1}`); st != 401 {
+		t.Fatalf("forged delivery: %d, want 401", st)
+	}
+	customer := `{"id":706405506930370084,"email":"ada@example.com","first_name":"Ada","last_name":"Lovelace","created_at":"2026-11-20T10:00:00Z"}`
+	if st := post("customers/create", "wh-1", customer); st != 200 {
+		t.Fatalf("customers/create: %d", st)
+	}
+	order := `{"id":820982911946154508,"name":"#1001","total_price":"50.00","customer":{"id":706405506930370084}}`
+	for range 3 {
+		if st := post("orders/paid", "wh-2", order); st != 200 {
+			t.Fatalf("orders/paid: %d", st)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, list := call(t, "GET", p.base+"/v1/passes?limit=10", key, "")
+		data, _ := list["data"].([]any)
+		if st == 200 && len(data) == 1 {
+			pass := data[0].(map[string]any)
+			fields := pass["data"].(map[string]any)
+			if fields["points"] == float64(50) {
+				time.Sleep(300 * time.Millisecond)
+				_, again := call(t, "GET", p.base+"/v1/passes/"+pass["id"].(string), key, "")
+				if again["version"] != float64(2) {
+					t.Fatalf("a redelivered order changed the pass again: version %v", again["version"])
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			st, trig := call(t, "GET", p.base+"/v1/triggers", key, "")
+			t.Fatalf("the pass never reached 50 points; passes %v; triggers %d %v", data, st, trig)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// postSigned posts body to url as Shopify would, signed with secret.
+func postSigned(t *testing.T, url, secret, topic, id, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Shopify-Hmac-Sha256", base64.StdEncoding.EncodeToString(m.Sum(nil)))
+	req.Header.Set("X-Shopify-Topic", topic)
+	req.Header.Set("X-Shopify-Shop-Domain", "acme.myshopify.com")
+	req.Header.Set("X-Shopify-Webhook-Id", id)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
