@@ -43,10 +43,14 @@ bench:
 	@echo "cores: $$(nproc)"
 	$(GO) test -run '^$$' -bench 'BenchmarkCreatePass' -benchtime $(BENCHTIME) -count $(BENCHRUNS) ./adapters/httpapi/ | tee bench/results/api.txt
 	$(GO) test -run '^$$' -bench '^Benchmark(RenderAndSign|SignCached)$$' -cpu 1,2 -benchtime $(BENCHTIME) -count $(BENCHRUNS) ./adapters/apple/ | tee bench/results/pkpass.txt
+	$(GO) test -run '^$$' -bench '^BenchmarkAcceptTrigger$$' -benchtime $(BENCHTIME) -count $(BENCHRUNS) ./adapters/postgres/ ./adapters/sqlite/ | tee bench/results/intake.txt
+	$(GO) test -run '^$$' -bench '^BenchmarkEvaluate$$' -benchtime $(BENCHTIME) -count $(BENCHRUNS) ./mappings/ | tee bench/results/mappings.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkTemplatePushFanout$$' -benchtime 1x -count $(FANOUTRUNS) -timeout 60m ./adapters/apple/ | tee bench/results/fanout.txt
 	@echo "cores: $$(nproc)"
 	$(GO) tool benchstat bench/results/api.txt
 	$(GO) tool benchstat bench/results/pkpass.txt
+	$(GO) tool benchstat bench/results/intake.txt
+	$(GO) tool benchstat bench/results/mappings.txt
 	$(GO) tool benchstat bench/results/fanout.txt
 
 ## lint: formatting and vet
