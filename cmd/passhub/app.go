@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +29,7 @@ import (
 	"github.com/passhub/passhub/adapters/sqlite"
 	"github.com/passhub/passhub/connectors"
 	"github.com/passhub/passhub/core"
+	"github.com/passhub/passhub/mappings"
 )
 
 // store is everything passhub needs of its database.
@@ -105,6 +108,52 @@ func openApp(ctx context.Context, cfg Config, stderr io.Writer) (*app, error) {
 	})
 	a.intake = connectors.New(a.store, box, cfg.PublicURL)
 	return a, nil
+}
+
+// loadMappings stores every mapping file of PASSHUB_MAPPINGS_DIR in the
+// workspace "default" as a new version when its text differs from the
+// latest. A file that does not load stops the start, naming file, line
+// and rule. Template names are resolved when a trigger is mapped (the
+// templates may not exist yet at first start).
+func (a *app) loadMappings(ctx context.Context) error {
+	dir := a.cfg.MappingsDir
+	if dir == "" {
+		return nil
+	}
+	if err := mappings.CheckDir(dir, mappings.AnyTemplate); err != nil {
+		return fmt.Errorf("PASSHUB_MAPPINGS_DIR: %w", err)
+	}
+	ws, err := a.store.WorkspaceByName(ctx, "default")
+	if err != nil {
+		return fmt.Errorf("PASSHUB_MAPPINGS_DIR: the mappings go to workspace \"default\": %w", err)
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return fmt.Errorf("PASSHUB_MAPPINGS_DIR: %w", err)
+	}
+	for _, path := range names {
+		if strings.HasSuffix(path, "_test.yaml") {
+			continue
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("PASSHUB_MAPPINGS_DIR: %w", err)
+		}
+		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+		cur, err := a.store.Mapping(ctx, ws.ID, name)
+		if err == nil && cur.Source == string(src) {
+			continue
+		}
+		if err != nil && !errors.Is(err, core.ErrNotFound) {
+			return fmt.Errorf("PASSHUB_MAPPINGS_DIR: reading mapping %s: %w", name, err)
+		}
+		mf, err := a.store.PutMapping(ctx, ws.ID, name, string(src), time.Now().UTC().Truncate(time.Microsecond))
+		if err != nil {
+			return fmt.Errorf("PASSHUB_MAPPINGS_DIR: storing mapping %s: %w", name, err)
+		}
+		a.log.Info("mapping loaded", "name", name, "version", mf.Version, "workspaceId", ws.ID)
+	}
+	return nil
 }
 
 // renderCacheSize bounds the rendered-pass cache (unsigned files of one
@@ -217,6 +266,9 @@ func runServer(ctx context.Context, mode string, cfg Config, stdout, stderr io.W
 	}
 	if runAPI {
 		if err := a.bootstrap(ctx, stdout); err != nil {
+			return err
+		}
+		if err := a.loadMappings(ctx); err != nil {
 			return err
 		}
 		if err := a.startAPI(ctx, &wg, cancel, readiness, notify); err != nil {

@@ -40,6 +40,7 @@ type Config struct {
 	GoogleKeysURL     string
 	GoogleSenderID    string
 	GoogleOrigins     []string
+	MappingsDir       string
 
 	masterKey []byte // decoded MasterKey, set by load
 }
@@ -76,6 +77,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("googleKeysURL", c.GoogleKeysURL),
 		slog.String("googleSenderID", c.GoogleSenderID),
 		slog.Any("googleOrigins", c.GoogleOrigins),
+		slog.String("mappingsDir", c.MappingsDir),
 		slog.Bool("bootstrapKey", c.BootstrapKey != ""),
 	)
 }
@@ -164,6 +166,7 @@ func settings() []setting {
 			}
 			return nil
 		}},
+		{"mappings-dir", "PASSHUB_MAPPINGS_DIR", "", "directory of mapping files loaded into workspace 'default' at start (new version when changed)", str(func(c *Config) *string { return &c.MappingsDir })},
 		{"apns-ca-file", "PASSHUB_APNS_CA_FILE", "", "PEM file of extra root certificates to trust for APNs (a local mock); empty trusts the system roots only", str(func(c *Config) *string { return &c.APNsCAFile })},
 	}
 }

@@ -93,3 +93,26 @@ func postSigned(t *testing.T, url, secret, topic, id, body string) int {
 	res.Body.Close()
 	return res.StatusCode
 }
+
+// TestMappingsDirLoadsAtStart: PASSHUB_MAPPINGS_DIR puts every mapping
+// file into the default workspace; an unchanged file is not a new version
+// on the next start.
+func TestMappingsDirLoadsAtStart(t *testing.T) {
+	const key = "phk_mappings_dir_test_key_0001"
+	data := t.TempDir()
+	for start := 1; start <= 2; start++ {
+		p, _ := startPasshub(t, "PASSHUB_DATA_DIR="+data, "PASSHUB_BOOTSTRAP_KEY="+key, "PASSHUB_MAPPINGS_DIR=../../mappings/examples")
+		st, list := call(t, "GET", p.base+"/v1/mappings", key, "")
+		files, _ := list["data"].([]any)
+		if st != 200 || len(files) != 4 {
+			t.Fatalf("start %d: %d %v", start, st, list)
+		}
+		for _, f := range files {
+			if v := f.(map[string]any)["version"]; v != float64(1) {
+				t.Fatalf("start %d: %v is version %v, want 1", start, f.(map[string]any)["name"], v)
+			}
+		}
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+	}
+}
