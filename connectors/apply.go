@@ -128,6 +128,9 @@ func (a *Applier) apply(ctx context.Context, t core.Trigger) (core.TriggerStatus
 		return failed(err)
 	}
 	if len(res.Commands) == 0 {
+		if a.waitForPass(t, res.Skipped) {
+			return "", Outcome{}, &core.RetryAfterError{After: noPassRetry, Err: errors.New("a rule needs a pass that does not exist yet; its create may still be in flight")}
+		}
 		return core.TriggerSkipped, Outcome{Skipped: res.Skipped}, nil
 	}
 	applied, err := mappings.Apply(ctx, a.svc, t.WorkspaceID, res.Commands)
@@ -140,6 +143,27 @@ func (a *Applier) apply(ctx context.Context, t core.Trigger) (core.TriggerStatus
 		return core.TriggerFailed, out, nil
 	}
 	return core.TriggerApplied, out, nil
+}
+
+// Sources deliver out of order (an order paid before the customer's
+// create was mapped): a trigger whose rules only found no pass to update
+// is tried again for noPassWindow after it arrived before it is recorded
+// as skipped.
+const (
+	noPassWindow = time.Minute
+	noPassRetry  = 2 * time.Second
+)
+
+func (a *Applier) waitForPass(t core.Trigger, skipped []mappings.Skip) bool {
+	if a.now().Sub(t.ReceivedAt) > noPassWindow {
+		return false
+	}
+	for _, s := range skipped {
+		if s.NoPass {
+			return true
+		}
+	}
+	return false
 }
 
 // isTransient tells store and context failures (retry) from domain

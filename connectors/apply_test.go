@@ -2,6 +2,7 @@ package connectors_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"testing"
@@ -57,8 +58,12 @@ func (p *pipeline) deliver(topic, webhookID, body string) connectors.Receipt {
 	if err != nil {
 		p.t.Fatal(err)
 	}
+	mine := map[string]bool{}
+	for _, id := range r.TriggerIDs {
+		mine[id] = true
+	}
 	for _, j := range jobs {
-		if j.Kind != core.JobKindTriggerApply {
+		if j.Kind != core.JobKindTriggerApply || !mine[j.Key] {
 			continue
 		}
 		if err := p.runner.Run(p.t.Context(), j.ID); err != nil {
@@ -142,5 +147,34 @@ func TestTriggerOutcomesRecordSkipsAndFailures(t *testing.T) {
 		if err := json.Unmarshal(tr.Outcome, &out); err != nil || out.Rule != "points-on-paid-order" || out.Field == "" || out.Error == "" {
 			t.Fatalf("failed outcome %s", tr.Outcome)
 		}
+	}
+}
+
+// An order paid before the customer's pass exists is retried, not lost:
+// the trigger fails its job with a short retry delay while it is young.
+func TestUpdateBeforeCreateIsRetried(t *testing.T) {
+	p := newPipeline(t)
+	h := shopifyHeaders("s3cret", `{"id":9,"name":"#9","total_price":"7.00","customer":{"id":42}}`, "wh-early")
+	h.Set("X-Shopify-Topic", "orders/paid")
+	body := `{"id":9,"name":"#9","total_price":"7.00","customer":{"id":42}}`
+	if _, err := p.intake.Receive(t.Context(), p.con.ID, "POST", h, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := p.store.PendingJobs(t.Context(), 10)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("jobs %v %v", jobs, err)
+	}
+	err = p.runner.Run(t.Context(), jobs[0].ID)
+	var ra *core.RetryAfterError
+	if !errors.As(err, &ra) || ra.After <= 0 {
+		t.Fatalf("an update before its create answered %v, want a retry after a delay", err)
+	}
+	p.deliver("customers/create", "wh-late-create", `{"id":42,"email":"c@d.e","created_at":"2026-11-20T10:00:00Z"}`)
+	if err := p.runner.Run(t.Context(), jobs[0].ID); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	pass, err := p.svc.PassByExternalID(t.Context(), p.ws, p.tpl.ID, "42")
+	if err != nil || pass.Data["points"] != float64(7) {
+		t.Fatalf("after the retry: %v %v", pass.Data, err)
 	}
 }

@@ -270,7 +270,7 @@ func TestAllMatchingRulesApplyInFileOrder(t *testing.T) {
 	}
 	wantSkips := []Skip{
 		{Rule: "when-false", Reason: "when is false"},
-		{Rule: "update-without-pass", Reason: `no pass with externalId "x" in template t1 to update`},
+		{Rule: "update-without-pass", Reason: `no pass with externalId "x" in template t1 to update`, NoPass: true},
 	}
 	if !reflect.DeepEqual(out.Skipped, wantSkips) {
 		t.Errorf("skipped %+v, want %+v", out.Skipped, wantSkips)

@@ -47,10 +47,16 @@ type Command struct {
 	Message string         `json:"message,omitempty"`
 }
 
+const noPassPrefix = "no pass with externalId "
+
 // Skip says why a rule, or the whole trigger, did nothing.
 type Skip struct {
 	Rule   string `json:"rule,omitempty"`
 	Reason string `json:"reason"`
+	// NoPass marks a rule that needs an existing pass and found none; the
+	// event that creates it may still be on its way (sources deliver out
+	// of order), so a caller may try again a little later.
+	NoPass bool `json:"noPass,omitempty"`
 }
 
 // Outcome is what evaluating a trigger gives: the commands of the rules
@@ -137,7 +143,7 @@ func (m *Mapping) evaluate(ctx context.Context, t Trigger, lookup PassLookup, no
 			return Outcome{}, err
 		}
 		if skip != "" {
-			out.Skipped = append(out.Skipped, Skip{Rule: r.Name, Reason: skip})
+			out.Skipped = append(out.Skipped, Skip{Rule: r.Name, Reason: skip, NoPass: strings.HasPrefix(skip, noPassPrefix)})
 			continue
 		}
 		out.Commands = append(out.Commands, cmd)
@@ -201,7 +207,7 @@ func (m *Mapping) rule(ctx context.Context, r *Rule, e env, lookup PassLookup, m
 	// The lookup's time is not the expressions'.
 	e.Meter.deadline = e.Meter.deadline.Add(time.Since(lookupStart))
 	if e.Pass == nil && r.Action != ActionUpsert {
-		return Command{}, fmt.Sprintf("no pass with externalId %q in template %s to %s", extID, r.Template, r.Action), nil
+		return Command{}, noPassPrefix + fmt.Sprintf("%q in template %s to %s", extID, r.Template, r.Action), nil
 	}
 
 	if r.when != nil {
