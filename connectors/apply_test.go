@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -176,5 +177,96 @@ func TestUpdateBeforeCreateIsRetried(t *testing.T) {
 	pass, err := p.svc.PassByExternalID(t.Context(), p.ws, p.tpl.ID, "42")
 	if err != nil || pass.Data["points"] != float64(7) {
 		t.Fatalf("after the retry: %v %v", pass.Data, err)
+	}
+}
+
+// mapWith stores the example mapping file under name, a template called
+// tplName, and a connector of kind using it.
+func mapWith(t *testing.T, p *pipeline, example, tplName string, in connectors.Input) (core.Template, core.Connector) {
+	t.Helper()
+	tpl, err := p.svc.CreateTemplate(t.Context(), p.ws, core.Template{
+		Name: tplName, Style: core.StyleStoreCard, Description: "card", OrganizationName: "Acme",
+		Fields: core.FieldLayout{Primary: []core.Field{{Key: "tier", Label: "Tier"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../mappings/examples/" + example + ".yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.store.PutMapping(t.Context(), p.ws, example, string(src), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	in.Mapping = example
+	return tpl, p.create(in)
+}
+
+// runJobs runs the trigger.apply jobs of a receipt.
+func (p *pipeline) runJobs(r connectors.Receipt) {
+	p.t.Helper()
+	jobs, err := p.store.PendingJobs(p.t.Context(), 1000)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	mine := map[string]bool{}
+	for _, id := range r.TriggerIDs {
+		mine[id] = true
+	}
+	for _, j := range jobs {
+		if j.Kind == core.JobKindTriggerApply && mine[j.Key] {
+			if err := p.runner.Run(p.t.Context(), j.ID); err != nil {
+				p.t.Fatalf("trigger.apply %s: %v", j.Key, err)
+			}
+		}
+	}
+}
+
+func TestHubSpotBatchUpdatesSeveralPasses(t *testing.T) {
+	p := newPipeline(t)
+	tpl, hub := mapWith(t, p, "hubspot-contact-tier", "membership", connectors.Input{Name: "hub", Kind: core.ConnectorHubSpot, Secrets: connectors.Secrets{ClientSecret: "hub-secret"}})
+	for _, id := range []string{"501", "502", "503"} {
+		if _, err := p.svc.CreatePass(t.Context(), p.ws, core.PassInput{TemplateID: tpl.ID, ExternalID: id, Data: map[string]any{"tier": "bronze"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := `[` +
+		`{"eventId":1,"subscriptionId":7,"portalId":62515,"occurredAt":1732300000000,"subscriptionType":"contact.propertyChange","attemptNumber":0,"objectId":501,"propertyName":"tier","propertyValue":"gold","changeSource":"CRM"},` +
+		`{"eventId":2,"subscriptionId":7,"portalId":62515,"occurredAt":1732300000001,"subscriptionType":"contact.propertyChange","attemptNumber":0,"objectId":502,"propertyName":"tier","propertyValue":"silver","changeSource":"CRM"},` +
+		`{"eventId":3,"subscriptionId":7,"portalId":62515,"occurredAt":1732300000002,"subscriptionType":"contact.propertyChange","attemptNumber":0,"objectId":503,"propertyName":"email","propertyValue":"x@y.z","changeSource":"CRM"}]`
+	stamp := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	h := http.Header{}
+	h.Set("X-HubSpot-Signature-v3", b64HMAC("hub-secret", "POST"+publicURL+"/hooks/"+hub.ID+body+stamp))
+	h.Set("X-HubSpot-Request-Timestamp", stamp)
+	r, err := p.intake.Receive(t.Context(), hub.ID, "POST", h, []byte(body))
+	if err != nil || r.Accepted != 3 {
+		t.Fatalf("receive: %+v %v", r, err)
+	}
+	p.runJobs(r)
+	want := map[string]string{"501": "gold", "502": "silver", "503": "bronze"}
+	for ext, tier := range want {
+		pass, err := p.svc.PassByExternalID(t.Context(), p.ws, tpl.ID, ext)
+		if err != nil || pass.Data["tier"] != tier {
+			t.Fatalf("contact %s: tier %v (%v), want %s", ext, pass.Data["tier"], err, tier)
+		}
+	}
+}
+
+func TestSquareLoyaltyUpdateSetsTheBalance(t *testing.T) {
+	p := newPipeline(t)
+	tpl, sq := mapWith(t, p, "square-loyalty", "square-loyalty", connectors.Input{Name: "sq", Kind: core.ConnectorSquare, Secrets: connectors.Secrets{SignatureKey: "sq-key"}})
+	body := `{"merchant_id":"MLX5","type":"loyalty.account.updated","event_id":"b3ad1c4b-5a6e-4e0e-9a25-7e7c8a0f9c11","created_at":"2026-11-23T10:00:00Z",` +
+		`"data":{"type":"loyalty_account","id":"acc-1","object":{"loyalty_account":{"id":"acc-1","program_id":"prog-1","balance":120,"lifetime_points":300,` +
+		`"customer_id":"CUST-42","mapping":{"id":"map-1","phone_number":"+14155551234"},"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-11-23T10:00:00Z"}}}}`
+	h := http.Header{}
+	h.Set("X-Square-Hmacsha256-Signature", b64HMAC("sq-key", publicURL+"/hooks/"+sq.ID+body))
+	r, err := p.intake.Receive(t.Context(), sq.ID, "POST", h, []byte(body))
+	if err != nil || r.Accepted != 1 {
+		t.Fatalf("receive: %+v %v", r, err)
+	}
+	p.runJobs(r)
+	pass, err := p.svc.PassByExternalID(t.Context(), p.ws, tpl.ID, "CUST-42")
+	if err != nil || pass.Data["balance"] != float64(120) {
+		t.Fatalf("balance %v (%v), want 120", pass.Data["balance"], err)
 	}
 }
