@@ -287,7 +287,7 @@ func (in *Intake) Receive(ctx context.Context, id, method string, header http.He
 		if t.DedupeKey == "" {
 			// Nothing names the delivery: the payload itself does, so an
 			// identical redelivery is still recognised.
-			t.DedupeKey = "body:" + core.HashAPIKey(string(ev.Payload))
+			t.DedupeKey = "body:" + core.SHA256Hex(string(ev.Payload))
 		}
 		if !ev.OccurredAt.IsZero() {
 			at := ev.OccurredAt.UTC().Truncate(time.Microsecond)

@@ -46,8 +46,12 @@ const APIKeyPrefix = "phk_"
 func NewAPIKeySecret() string { return APIKeyPrefix + RandomToken(20) }
 
 // HashAPIKey is how key secrets are stored and looked up.
-func HashAPIKey(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
+func HashAPIKey(secret string) string { return SHA256Hex(secret) }
+
+// SHA256Hex is the hex SHA-256 of s: how secrets and tokens are kept and
+// logged without being usable, and how payloads are fingerprinted.
+func SHA256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
 

@@ -84,10 +84,6 @@ func apply(ctx context.Context, svc *core.Service, workspaceID string, c Command
 	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		return a, fmt.Errorf("looking up pass: %w", err)
 	}
-	// Stores give data back as encoding/json does (numbers are float64),
-	// and core compares old and new values exactly: hand it the same shape
-	// so that an unchanged value is no change.
-	c.Data = storeShape(c.Data)
 	var p core.Pass
 	switch c.Action {
 	case ActionUpsert:
@@ -131,34 +127,4 @@ func apply(ctx context.Context, svc *core.Service, workspaceID string, c Command
 	}
 	a.PassID, a.Version = p.ID, p.Version
 	return a, nil
-}
-
-// storeShape copies data with every number as float64.
-func storeShape(data map[string]any) map[string]any {
-	if data == nil {
-		return nil
-	}
-	out := make(map[string]any, len(data))
-	for k, v := range data {
-		out[k] = storeValue(v)
-	}
-	return out
-}
-
-func storeValue(v any) any {
-	switch t := v.(type) {
-	case int:
-		return float64(t)
-	case int64:
-		return float64(t)
-	case map[string]any:
-		return storeShape(t)
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = storeValue(e)
-		}
-		return out
-	}
-	return v
 }

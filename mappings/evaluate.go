@@ -47,8 +47,6 @@ type Command struct {
 	Message string         `json:"message,omitempty"`
 }
 
-const noPassPrefix = "no pass with externalId "
-
 // Skip says why a rule, or the whole trigger, did nothing.
 type Skip struct {
 	Rule   string `json:"rule,omitempty"`
@@ -142,8 +140,9 @@ func (m *Mapping) evaluate(ctx context.Context, t Trigger, lookup PassLookup, no
 		if err != nil {
 			return Outcome{}, err
 		}
-		if skip != "" {
-			out.Skipped = append(out.Skipped, Skip{Rule: r.Name, Reason: skip, NoPass: strings.HasPrefix(skip, noPassPrefix)})
+		if skip != nil {
+			skip.Rule = r.Name
+			out.Skipped = append(out.Skipped, *skip)
 			continue
 		}
 		out.Commands = append(out.Commands, cmd)
@@ -163,7 +162,7 @@ func (r *Rule) matches(topic string) bool {
 	return false
 }
 
-func (m *Mapping) rule(ctx context.Context, r *Rule, e env, lookup PassLookup, machine *vm.VM) (Command, string, error) {
+func (m *Mapping) rule(ctx context.Context, r *Rule, e env, lookup PassLookup, machine *vm.VM) (Command, *Skip, error) {
 	machine.MemoryBudget = m.Limits.MemoryBudget
 	e.Meter = newMeter(ctx, m.Limits)
 	run := func(x *expression) (any, error) {
@@ -182,23 +181,23 @@ func (m *Mapping) rule(ctx context.Context, r *Rule, e env, lookup PassLookup, m
 
 	v, err := run(r.externalID)
 	if err != nil {
-		return Command{}, "", err
+		return Command{}, nil, err
 	}
 	extID, err := externalIDString(v)
 	if errors.Is(err, errNoExternalID) {
 		// The event is not about a record with an ID (a guest checkout,
 		// an account without a customer): nothing to do.
-		return Command{}, "externalId is empty", nil
+		return Command{}, &Skip{Reason: "externalId is empty"}, nil
 	}
 	if err != nil {
-		return Command{}, "", fail("externalId", "%v", err)
+		return Command{}, nil, fail("externalId", "%v", err)
 	}
 
 	lookupStart := time.Now()
 	if lookup != nil {
 		p, err := lookup(ctx, r.TemplateID, extID)
 		if err != nil {
-			return Command{}, "", &EvalError{Rule: r.Name, Field: "pass", Err: fmt.Errorf("looking up pass %q: %w", extID, err)}
+			return Command{}, nil, &EvalError{Rule: r.Name, Field: "pass", Err: fmt.Errorf("looking up pass %q: %w", extID, err)}
 		}
 		if p != nil && p.Lifecycle != core.LifecycleDeleted {
 			e.Pass = passView(p)
@@ -207,20 +206,20 @@ func (m *Mapping) rule(ctx context.Context, r *Rule, e env, lookup PassLookup, m
 	// The lookup's time is not the expressions'.
 	e.Meter.deadline = e.Meter.deadline.Add(time.Since(lookupStart))
 	if e.Pass == nil && r.Action != ActionUpsert {
-		return Command{}, noPassPrefix + fmt.Sprintf("%q in template %s to %s", extID, r.Template, r.Action), nil
+		return Command{}, &Skip{Reason: fmt.Sprintf("no pass with externalId %q in template %s to %s", extID, r.Template, r.Action), NoPass: true}, nil
 	}
 
 	if r.when != nil {
 		v, err := run(r.when)
 		if err != nil {
-			return Command{}, "", err
+			return Command{}, nil, err
 		}
 		ok, isBool := v.(bool)
 		if !isBool {
-			return Command{}, "", fail("when", "must be a boolean, not %s", typeName(v))
+			return Command{}, nil, fail("when", "must be a boolean, not %s", typeName(v))
 		}
 		if !ok {
-			return Command{}, "when is false", nil
+			return Command{}, &Skip{Reason: "when is false"}, nil
 		}
 	}
 
@@ -231,31 +230,31 @@ func (m *Mapping) rule(ctx context.Context, r *Rule, e env, lookup PassLookup, m
 	for _, f := range r.fields {
 		v, err := run(f)
 		if err != nil {
-			return Command{}, "", err
+			return Command{}, nil, err
 		}
 		v, err = jsonValue(v)
 		if err != nil {
-			return Command{}, "", fail(f.field, "%v", err)
+			return Command{}, nil, fail(f.field, "%v", err)
 		}
 		cmd.Data[f.key] = v
 	}
 	if r.message != nil {
 		v, err := run(r.message)
 		if err != nil {
-			return Command{}, "", err
+			return Command{}, nil, err
 		}
 		switch s := v.(type) {
 		case nil:
 		case string:
 			if len(s) > core.MaxMessageLen {
-				return Command{}, "", fail("message", "is longer than %d bytes", core.MaxMessageLen)
+				return Command{}, nil, fail("message", "is longer than %d bytes", core.MaxMessageLen)
 			}
 			cmd.Message = s
 		default:
-			return Command{}, "", fail("message", "must be a string, not %s", typeName(v))
+			return Command{}, nil, fail("message", "must be a string, not %s", typeName(v))
 		}
 	}
-	return cmd, "", nil
+	return cmd, nil, nil
 }
 
 var errNoExternalID = errors.New("is empty")

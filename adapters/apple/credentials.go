@@ -41,6 +41,20 @@ type Credentials struct {
 // ParsePEM reads PEM certificate, key and WWDR certificate and validates
 // them at now. Errors name the offending field (core.FieldError).
 func ParsePEM(certPEM, keyPEM, wwdrPEM []byte, passTypeID, teamID string, now time.Time) (*Credentials, error) {
+	c, err := parseCredentials(certPEM, keyPEM, wwdrPEM, passTypeID, teamID)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(now); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseCredentials only parses; stored credentials, validated on upload,
+// are read back with it (a certificate expired since is reported when
+// signing, and its metadata stays readable).
+func parseCredentials(certPEM, keyPEM, wwdrPEM []byte, passTypeID, teamID string) (*Credentials, error) {
 	cert, err := parseCertPEM(certPEM)
 	if err != nil {
 		return nil, core.Invalid("certificate", "%v", err)
@@ -53,17 +67,7 @@ func ParsePEM(certPEM, keyPEM, wwdrPEM []byte, passTypeID, teamID string, now ti
 	if err != nil {
 		return nil, core.Invalid("wwdr", "%v", err)
 	}
-	c := &Credentials{
-		PassTypeIdentifier: passTypeID,
-		TeamIdentifier:     teamID,
-		Certificate:        cert,
-		Key:                key,
-		WWDR:               wwdr,
-	}
-	if err := c.Validate(now); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return &Credentials{PassTypeIdentifier: passTypeID, TeamIdentifier: teamID, Certificate: cert, Key: key, WWDR: wwdr}, nil
 }
 
 // Validate checks that the credentials can sign passes at now: the key

@@ -141,9 +141,7 @@ func (i *Issuer) Parsed(rec core.AppleCredentials) (*Credentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unsealing the Apple private key of %s: %w", rec.WorkspaceID, err)
 	}
-	// Expiry is checked when signing, so an expired certificate still
-	// shows its metadata.
-	creds, err := parseStored([]byte(rec.CertificatePEM), keyPEM, []byte(rec.WWDRPEM), rec.PassTypeIdentifier, rec.TeamIdentifier)
+	creds, err := parseCredentials([]byte(rec.CertificatePEM), keyPEM, []byte(rec.WWDRPEM), rec.PassTypeIdentifier, rec.TeamIdentifier)
 	if err != nil {
 		return nil, fmt.Errorf("parsing stored Apple credentials of %s: %w", rec.WorkspaceID, err)
 	}
@@ -199,25 +197,6 @@ func infoOf(rec core.AppleCredentials, creds *Credentials) CredentialInfo {
 		CreatedAt:          rec.CreatedAt,
 		UpdatedAt:          rec.UpdatedAt,
 	}
-}
-
-// parseStored reads credentials that were validated on upload. Only
-// parsing is repeated: the certificate may have expired since, which
-// signing reports, while its metadata stays readable.
-func parseStored(certPEMBytes, keyPEMBytes, wwdrPEMBytes []byte, passTypeID, teamID string) (*Credentials, error) {
-	cert, err := parseCertPEM(certPEMBytes)
-	if err != nil {
-		return nil, fmt.Errorf("certificate: %w", err)
-	}
-	key, err := parseKeyPEM(keyPEMBytes)
-	if err != nil {
-		return nil, fmt.Errorf("private key: %w", err)
-	}
-	wwdr, err := parseCertPEM(wwdrPEMBytes)
-	if err != nil {
-		return nil, fmt.Errorf("WWDR certificate: %w", err)
-	}
-	return &Credentials{PassTypeIdentifier: passTypeID, TeamIdentifier: teamID, Certificate: cert, Key: key, WWDR: wwdr}, nil
 }
 
 func encodeCertPEM(c *x509.Certificate) []byte {

@@ -2,8 +2,6 @@ package apple
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -292,10 +290,7 @@ func (p *Pusher) appendLogs(ctx context.Context, logs []core.PushLog) error {
 }
 
 // TokenHash is how push tokens appear in logs.
-func TokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
+func TokenHash(token string) string { return core.SHA256Hex(token) }
 
 // clientKey names the APNs client of one uploaded credential: a new
 // upload gets a new client (new TLS identity).

@@ -234,6 +234,19 @@ func (w *Wallet) Info(ctx context.Context, workspaceID string) (CredentialInfo, 
 	return infoOf(rec, acc.sa), nil
 }
 
+// Enabled reports whether the workspace has Google credentials: one
+// store read, no key unsealed.
+func (w *Wallet) Enabled(ctx context.Context, workspaceID string) (bool, error) {
+	_, err := w.store.GoogleCredentials(ctx, workspaceID)
+	if errors.Is(err, core.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("loading Google credentials: %w", err)
+	}
+	return true, nil
+}
+
 // Delete removes the workspace's credentials (ErrNotFound when absent).
 // Objects and classes already at Google stay there.
 func (w *Wallet) Delete(ctx context.Context, workspaceID string) error {
@@ -367,10 +380,8 @@ type classPayload struct {
 // workspace has no Google credentials. Its key carries the template
 // version, so one edit makes one job.
 func (w *Wallet) ClassJob(ctx context.Context, t core.Template) (*core.Job, error) {
-	if _, err := w.store.GoogleCredentials(ctx, t.WorkspaceID); errors.Is(err, core.ErrNotFound) {
-		return nil, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("loading Google credentials: %w", err)
+	if ok, err := w.Enabled(ctx, t.WorkspaceID); !ok || err != nil {
+		return nil, err
 	}
 	payload, err := json.Marshal(classPayload{TemplateID: t.ID})
 	if err != nil {
@@ -450,10 +461,8 @@ func (w *Wallet) JobsFor(ctx context.Context, ev core.Event) ([]core.Job, error)
 	default:
 		return nil, nil
 	}
-	if _, err := w.store.GoogleCredentials(ctx, ev.WorkspaceID); errors.Is(err, core.ErrNotFound) {
-		return nil, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("loading Google credentials: %w", err)
+	if ok, err := w.Enabled(ctx, ev.WorkspaceID); !ok || err != nil {
+		return nil, err
 	}
 	payload, err := json.Marshal(syncPayload{PassID: ev.Data.PassID, Message: ev.Data.Message})
 	if err != nil {

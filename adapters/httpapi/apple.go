@@ -223,10 +223,6 @@ func (s *Server) shareLinkView(l core.ShareLink) shareLinkView {
 	return shareLinkView{ShareLink: l, URL: base, PKPassURL: base + "/pass.pkpass"}
 }
 
-// ShareTokenLen is the length of share tokens: 32 characters of base32,
-// 160 random bits.
-const ShareTokenLen = 32
-
 func (s *Server) createShareLink(c echo.Context) error {
 	p, err := s.pathPass(c)
 	if err != nil {
@@ -238,7 +234,7 @@ func (s *Server) createShareLink(c echo.Context) error {
 	}
 	l := core.ShareLink{
 		ID: core.NewID(core.PrefixShareLink), WorkspaceID: p.WorkspaceID, PassID: p.ID,
-		Token: core.RandomToken(20), CreatedAt: storedTime(s.cfg.Now()),
+		Token: core.RandomToken(20), // 160 random bits, 32 characters CreatedAt: storedTime(s.cfg.Now()),
 	}
 	if err := s.cfg.Apple.Store.CreateShareLink(ctx, l); err != nil {
 		return err
@@ -331,7 +327,11 @@ func (s *Server) sharePage(c echo.Context) error {
 	googleURL := ""
 	if s.cfg.Google != nil {
 		// The button shows when the workspace can issue Google passes.
-		if _, err := s.cfg.Google.Wallet.Info(c.Request().Context(), p.WorkspaceID); err == nil {
+		ok, err := s.cfg.Google.Wallet.Enabled(c.Request().Context(), p.WorkspaceID)
+		if err != nil {
+			return err
+		}
+		if ok {
 			googleURL = page + "/google"
 		}
 	}
@@ -507,8 +507,7 @@ func (s *Server) applePass(c echo.Context) error {
 	if errors.Is(err, core.ErrNotFound) {
 		// The template went after all its passes were deleted: the device
 		// holds the final (voided) version or can no longer get one.
-		modified, _ := lastModified(p.UpdatedAt, s.cfg.Now())
-		if ims, err := http.ParseTime(c.Request().Header.Get(echo.HeaderIfModifiedSince)); err == nil && !ims.Before(modified) {
+		if modified, _ := lastModified(p.UpdatedAt, s.cfg.Now()); notModified(c, modified) {
 			return c.NoContent(http.StatusNotModified)
 		}
 		return errGone
@@ -519,7 +518,7 @@ func (s *Server) applePass(c echo.Context) error {
 	modified, sent := lastModified(core.LastModified(p, t), s.cfg.Now())
 	h := c.Response().Header()
 	h.Set(echo.HeaderLastModified, sent.Format(http.TimeFormat))
-	if ims, err := http.ParseTime(c.Request().Header.Get(echo.HeaderIfModifiedSince)); err == nil && !ims.Before(modified) {
+	if notModified(c, modified) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	b, err := s.cfg.Apple.Issuer.Package(rec, t, p)
@@ -546,6 +545,13 @@ func lastModified(u, now time.Time) (modified, sent time.Time) {
 		return modified, modified
 	}
 	return modified, floor
+}
+
+// notModified reports whether the request's If-Modified-Since is at or
+// after modified (the device holds this version).
+func notModified(c echo.Context, modified time.Time) bool {
+	ims, err := http.ParseTime(c.Request().Header.Get(echo.HeaderIfModifiedSince))
+	return err == nil && !ims.Before(modified)
 }
 
 type logBody struct {

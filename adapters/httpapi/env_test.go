@@ -105,12 +105,7 @@ const testPublicURL = "https://passhub.test"
 // (no worker runs); it only records template push jobs.
 func appleConfig(t testing.TB, st *sqlite.Store) *AppleConfig {
 	t.Helper()
-	key := make([]byte, secretbox.KeySize)
-	_, err := rand.Read(key)
-	must(t, err)
-	box, err := secretbox.New(key)
-	must(t, err)
-	issuer := apple.NewIssuer(st, box, testPublicURL, 100)
+	issuer := apple.NewIssuer(st, testBox(t), testPublicURL, 100)
 	return &AppleConfig{
 		PassKit:   core.NewPassKit(st),
 		Issuer:    issuer,
@@ -134,11 +129,6 @@ func testBox(t testing.TB) *secretbox.Box {
 // server publishing a test root signing key.
 func (e *env) googleConfig(t testing.TB, st *sqlite.Store) *GoogleConfig {
 	t.Helper()
-	key := make([]byte, secretbox.KeySize)
-	_, err := rand.Read(key)
-	must(t, err)
-	box, err := secretbox.New(key)
-	must(t, err)
 	e.google = googletest.Start(t, googletest.Options{})
 	e.signer = callback.NewTestSigner()
 	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -148,7 +138,7 @@ func (e *env) googleConfig(t testing.TB, st *sqlite.Store) *GoogleConfig {
 	t.Cleanup(keys.Close)
 	e.keysURL = keys.URL
 	return &GoogleConfig{
-		Wallet:   google.NewWallet(st, box, google.WalletConfig{BaseURL: e.google.URL, PublicURL: testPublicURL, Origins: []string{testPublicURL}}),
+		Wallet:   google.NewWallet(st, testBox(t), google.WalletConfig{BaseURL: e.google.URL, PublicURL: testPublicURL, Origins: []string{testPublicURL}}),
 		Verifier: callback.NewVerifier(callback.Config{KeysURL: keys.URL}),
 		Store:    st,
 	}

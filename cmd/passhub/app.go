@@ -120,18 +120,16 @@ func (a *app) loadMappings(ctx context.Context) error {
 	if dir == "" {
 		return nil
 	}
-	if err := mappings.CheckDir(dir, mappings.AnyTemplate); err != nil {
-		return fmt.Errorf("PASSHUB_MAPPINGS_DIR: %w", err)
-	}
-	ws, err := a.store.WorkspaceByName(ctx, "default")
-	if err != nil {
-		return fmt.Errorf("PASSHUB_MAPPINGS_DIR: the mappings go to workspace \"default\": %w", err)
-	}
-	names, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		return fmt.Errorf("PASSHUB_MAPPINGS_DIR: %w", err)
 	}
-	for _, path := range names {
+	// Every file is read and checked before any is stored: a bad file
+	// stops the start without leaving half the directory loaded.
+	type file struct{ name, src string }
+	var files []file
+	var problems []error
+	for _, path := range paths {
 		if strings.HasSuffix(path, "_test.yaml") {
 			continue
 		}
@@ -139,19 +137,32 @@ func (a *app) loadMappings(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("PASSHUB_MAPPINGS_DIR: %w", err)
 		}
-		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
-		cur, err := a.store.Mapping(ctx, ws.ID, name)
-		if err == nil && cur.Source == string(src) {
+		if _, err := mappings.Load(filepath.Base(path), src, mappings.AnyTemplate); err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		files = append(files, file{strings.TrimSuffix(filepath.Base(path), ".yaml"), string(src)})
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("PASSHUB_MAPPINGS_DIR: %w", errors.Join(problems...))
+	}
+	ws, err := a.store.WorkspaceByName(ctx, "default")
+	if err != nil {
+		return fmt.Errorf("PASSHUB_MAPPINGS_DIR: the mappings go to workspace \"default\": %w", err)
+	}
+	for _, f := range files {
+		cur, err := a.store.Mapping(ctx, ws.ID, f.name)
+		if err == nil && cur.Source == f.src {
 			continue
 		}
 		if err != nil && !errors.Is(err, core.ErrNotFound) {
-			return fmt.Errorf("PASSHUB_MAPPINGS_DIR: reading mapping %s: %w", name, err)
+			return fmt.Errorf("PASSHUB_MAPPINGS_DIR: reading mapping %s: %w", f.name, err)
 		}
-		mf, err := a.store.PutMapping(ctx, ws.ID, name, string(src), time.Now().UTC().Truncate(time.Microsecond))
+		mf, err := a.store.PutMapping(ctx, ws.ID, f.name, f.src, time.Now().UTC().Truncate(time.Microsecond))
 		if err != nil {
-			return fmt.Errorf("PASSHUB_MAPPINGS_DIR: storing mapping %s: %w", name, err)
+			return fmt.Errorf("PASSHUB_MAPPINGS_DIR: storing mapping %s: %w", f.name, err)
 		}
-		a.log.Info("mapping loaded", "name", name, "version", mf.Version, "workspaceId", ws.ID)
+		a.log.Info("mapping loaded", "name", f.name, "version", mf.Version, "workspaceId", ws.ID)
 	}
 	return nil
 }

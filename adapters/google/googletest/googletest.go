@@ -252,13 +252,6 @@ func (s *Server) Inject(f Fault) {
 	s.faults = append(s.faults, &f)
 }
 
-// ClearFaults removes every scripted failure.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
-
 // Requests is every API request so far (token requests excluded).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
