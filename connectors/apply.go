@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -74,7 +75,7 @@ func (a *Applier) HandleJob(ctx context.Context, j core.Job) ([]core.Job, error)
 	if err != nil {
 		return nil, fmt.Errorf("loading trigger %s: %w", id, err)
 	}
-	status, out, err := a.apply(ctx, t)
+	status, out, err := a.apply(ctx, t, j.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func (a *Applier) HandleJob(ctx context.Context, j core.Job) ([]core.Job, error)
 
 // apply returns the trigger's status and outcome; an error only for
 // failures a retry may fix (the store is down).
-func (a *Applier) apply(ctx context.Context, t core.Trigger) (core.TriggerStatus, Outcome, error) {
+func (a *Applier) apply(ctx context.Context, t core.Trigger, jobKey string) (core.TriggerStatus, Outcome, error) {
 	failed := func(err error) (core.TriggerStatus, Outcome, error) {
 		out := Outcome{Error: err.Error()}
 		var ee *mappings.EvalError
@@ -121,29 +122,64 @@ func (a *Applier) apply(ctx context.Context, t core.Trigger) (core.TriggerStatus
 	if err != nil {
 		return failed(fmt.Errorf("decoding payload: %w", err))
 	}
-	res, err := m.Evaluate(ctx, mappings.Trigger{
-		Topic: t.Topic, Source: string(c.Kind), Payload: payload, Headers: t.Headers, ReceivedAt: t.ReceivedAt,
-	}, mappings.ServiceLookup(a.svc, t.WorkspaceID))
-	if err != nil {
-		return failed(err)
+	src := mappings.Source{Key: jobKey}
+	if t.OccurredAt != nil {
+		src.At = *t.OccurredAt
 	}
-	if len(res.Commands) == 0 {
-		if a.waitForPass(t, res.Skipped) {
-			return "", Outcome{}, &core.RetryAfterError{After: noPassRetry, Err: errors.New("a rule needs a pass that does not exist yet; its create may still be in flight")}
+	// A command computed from a pass that another trigger changed in the
+	// meantime is refused (ErrVersionMismatch): evaluate again with the
+	// fresh pass and apply what is left. done keeps what this run applied.
+	var out Outcome
+	done := map[string]bool{}
+	for attempt := 1; ; attempt++ {
+		res, err := m.Evaluate(ctx, mappings.Trigger{
+			Topic: t.Topic, Source: string(c.Kind), Payload: payload, Headers: t.Headers, ReceivedAt: t.ReceivedAt,
+		}, mappings.ServiceLookup(a.svc, t.WorkspaceID))
+		if err != nil {
+			return failed(err)
 		}
-		return core.TriggerSkipped, Outcome{Skipped: res.Skipped}, nil
-	}
-	applied, err := mappings.Apply(ctx, a.svc, t.WorkspaceID, res.Commands)
-	out := Outcome{Applied: applied, Skipped: res.Skipped}
-	if err != nil {
-		if isTransient(err) {
-			return "", Outcome{}, err
+		out.Skipped = res.Skipped
+		if len(res.Commands) == 0 && len(out.Applied) == 0 {
+			if a.waitForPass(t, res.Skipped) {
+				return "", Outcome{}, &core.RetryAfterError{After: noPassRetry, Err: errors.New("a rule needs a pass that does not exist yet; its create may still be in flight")}
+			}
+			return core.TriggerSkipped, Outcome{Skipped: res.Skipped}, nil
 		}
-		out.Error = err.Error()
-		return core.TriggerFailed, out, nil
+		var todo []mappings.Command
+		for _, cmd := range res.Commands {
+			if !done[mappings.CommandKey(src, cmd)] {
+				todo = append(todo, cmd)
+			}
+		}
+		applied, err := mappings.Apply(ctx, a.svc, t.WorkspaceID, todo, src)
+		for i, ap := range applied {
+			done[mappings.CommandKey(src, todo[i])] = true
+			out.Applied = append(out.Applied, ap)
+		}
+		if errors.Is(err, core.ErrVersionMismatch) {
+			if attempt < maxEvaluations {
+				// Step aside a little, randomly, so racing triggers do
+				// not collide again in lockstep.
+				time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
+				continue
+			}
+			return "", Outcome{}, fmt.Errorf("the passes kept changing under %d evaluations: %w", attempt, err)
+		}
+		if err != nil {
+			if isTransient(err) {
+				return "", Outcome{}, err
+			}
+			out.Error = err.Error()
+			return core.TriggerFailed, out, nil
+		}
+		return core.TriggerApplied, out, nil
 	}
-	return core.TriggerApplied, out, nil
 }
+
+// maxEvaluations bounds how often one run evaluates a trigger again after
+// losing races to other triggers changing the same passes; past it the
+// job is retried later (nothing is lost).
+const maxEvaluations = 10
 
 // Sources deliver out of order (an order paid before the customer's
 // create was mapped): a trigger whose rules only found no pass to update

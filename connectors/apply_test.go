@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -268,5 +270,152 @@ func TestSquareLoyaltyUpdateSetsTheBalance(t *testing.T) {
 	pass, err := p.svc.PassByExternalID(t.Context(), p.ws, tpl.ID, "CUST-42")
 	if err != nil || pass.Data["balance"] != float64(120) {
 		t.Fatalf("balance %v (%v), want 120", pass.Data["balance"], err)
+	}
+}
+
+// deliverAt is deliver with Shopify's X-Shopify-Triggered-At set to at.
+func (p *pipeline) deliverAt(topic, webhookID, at, body string) {
+	p.t.Helper()
+	h := shopifyHeaders("s3cret", body, webhookID)
+	h.Set("X-Shopify-Topic", topic)
+	h.Set("X-Shopify-Triggered-At", at)
+	r, err := p.intake.Receive(p.t.Context(), p.con.ID, http.MethodPost, h, []byte(body))
+	if err != nil {
+		p.t.Fatalf("%s: %v", topic, err)
+	}
+	p.runJobs(r)
+}
+
+func (p *pipeline) passData(externalID string) core.Pass {
+	p.t.Helper()
+	pass, err := p.svc.PassByExternalID(p.t.Context(), p.ws, p.tpl.ID, externalID)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return pass
+}
+
+// A Shopify retry of an old delivery arriving after a newer one must not
+// overwrite the newer values; what is computed from the pass (points)
+// still counts every order, whatever the order of arrival.
+func TestStaleShopifyRetryDoesNotOverwriteNewerData(t *testing.T) {
+	p := newPipeline(t)
+	customer := func(first string) string {
+		return `{"id":77,"email":"ada@example.com","first_name":"` + first + `","last_name":"L","created_at":"2026-11-20T10:00:00Z"}`
+	}
+	order := func(name, total string) string {
+		return `{"id":1,"name":"` + name + `","total_price":"` + total + `","customer":{"id":77}}`
+	}
+	p.deliverAt("customers/create", "w-create", "2026-11-23T10:00:00Z", customer("Ada"))
+	p.deliverAt("customers/update", "w-new", "2026-11-23T10:05:00Z", customer("Augusta"))
+	p.deliverAt("orders/paid", "w-order-new", "2026-11-23T10:06:00Z", order("#2", "20.00"))
+	// Late: an update and an order that happened before the ones above.
+	p.deliverAt("customers/update", "w-old", "2026-11-23T10:01:00Z", customer("Ada-old"))
+	p.deliverAt("orders/paid", "w-order-old", "2026-11-23T10:02:00Z", order("#1", "5.00"))
+
+	pass := p.passData("77")
+	if pass.Data["name"] != "Augusta L" {
+		t.Errorf("name %v: the stale update overwrote the newer one", pass.Data["name"])
+	}
+	if pass.Data["points"] != float64(25) {
+		t.Errorf("points %v, want 25: every order counts", pass.Data["points"])
+	}
+	if pass.Data["lastOrder"] != "#2" {
+		t.Errorf("lastOrder %v, want #2 (the later order)", pass.Data["lastOrder"])
+	}
+	ts, _, err := p.store.ListTriggers(t.Context(), p.ws, core.TriggerQuery{Page: core.Page{Limit: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range ts {
+		if tr.DedupeKey != "acme.myshopify.com:w-old" {
+			continue
+		}
+		var out connectors.Outcome
+		if err := json.Unmarshal(tr.Outcome, &out); err != nil || len(out.Applied) != 1 ||
+			!reflect.DeepEqual(out.Applied[0].Stale, []string{"email", "memberSince", "name"}) || out.Applied[0].Skipped == "" {
+			t.Fatalf("stale trigger: status %s outcome %s", tr.Status, tr.Outcome)
+		}
+		return
+	}
+	t.Fatal("stale trigger not found")
+}
+
+// Triggers mapped concurrently that add to the same pass all count: a
+// command computed from a pass another trigger changed is evaluated again.
+func TestConcurrentTriggersOnOnePassAllCount(t *testing.T) {
+	p := newPipeline(t)
+	p.deliver("customers/create", "w-c", `{"id":5,"email":"a@b.c","created_at":"2026-11-20T10:00:00Z"}`)
+	const orders = 24
+	var jobs []int64
+	for i := range orders {
+		body := `{"id":` + strconv.Itoa(i) + `,"name":"#` + strconv.Itoa(i) + `","total_price":"1.00","customer":{"id":5}}`
+		h := shopifyHeaders("s3cret", body, "w-o"+strconv.Itoa(i))
+		r, err := p.intake.Receive(t.Context(), p.con.ID, http.MethodPost, h, []byte(body))
+		if err != nil || r.Accepted != 1 {
+			t.Fatalf("receive: %+v %v", r, err)
+		}
+	}
+	pending, err := p.store.PendingJobs(t.Context(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range pending {
+		if j.Kind == core.JobKindTriggerApply {
+			jobs = append(jobs, j.ID)
+		}
+	}
+	var mu sync.Mutex
+	var again []int64
+	var wg sync.WaitGroup
+	for _, id := range jobs {
+		wg.Go(func() {
+			if err := p.runner.Run(t.Context(), id); err != nil {
+				// Lost too many races in a row: the queue runs it again.
+				mu.Lock()
+				again = append(again, id)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for _, id := range again {
+		if err := p.runner.Run(t.Context(), id); err != nil {
+			t.Errorf("run again: %v", err)
+		}
+	}
+	pass := p.passData("5")
+	if pass.Data["points"] != float64(orders) || pass.Version != 1+orders {
+		t.Fatalf("points %v version %d, want %d and %d", pass.Data["points"], pass.Version, orders, 1+orders)
+	}
+}
+
+// A trigger.apply job that runs again (the worker died after applying but
+// before recording the job done) does not apply its commands twice.
+func TestRetriedTriggerJobAppliesOnce(t *testing.T) {
+	p := newPipeline(t)
+	p.deliver("customers/create", "w-c", `{"id":6,"email":"a@b.c","created_at":"2026-11-20T10:00:00Z"}`)
+	body := `{"id":1,"name":"#1","total_price":"30.00","customer":{"id":6}}`
+	r, err := p.intake.Receive(t.Context(), p.con.ID, http.MethodPost, shopifyHeaders("s3cret", body, "w-o"), []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	applier := connectors.NewApplier(p.store, p.svc)
+	job := core.Job{WorkspaceID: p.ws, Kind: core.JobKindTriggerApply, Key: r.TriggerIDs[0]}
+	for range 2 {
+		if _, err := applier.HandleJob(t.Context(), job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pass := p.passData("6"); pass.Data["points"] != float64(30) || pass.Version != 2 {
+		t.Fatalf("points %v version %d after the job ran twice, want 30 and 2", pass.Data["points"], pass.Version)
+	}
+	// A replay is a new application: it adds again, as asked.
+	job.Key += "/replay-1"
+	if _, err := applier.HandleJob(t.Context(), job); err != nil {
+		t.Fatal(err)
+	}
+	if pass := p.passData("6"); pass.Data["points"] != float64(60) {
+		t.Fatalf("points %v after a replay, want 60", pass.Data["points"])
 	}
 }

@@ -126,6 +126,8 @@ type Pass struct {
 	// replaces them.
 	Message string   `json:"-"`
 	Changed []string `json:"-"`
+	// Source is what mapped triggers left on the pass (see SourceState).
+	Source SourceState `json:"-"`
 }
 
 // DeriveWalletStatus is the status implied by the install timestamps.
@@ -152,10 +154,13 @@ const (
 	EventVoided      EventType = "pass.voided"
 	EventInstalled   EventType = "pass.installed"
 	EventUninstalled EventType = "pass.uninstalled"
+	// EventWebhookDisabled names no pass: delivery gave up on a
+	// subscription (see NewWebhookDisabledEvent).
+	EventWebhookDisabled EventType = "webhook.disabled"
 )
 
 // EventTypes lists every event type, for validation and documentation.
-var EventTypes = []EventType{EventRecordAdded, EventUpdated, EventDeleted, EventExpired, EventVoided, EventInstalled, EventUninstalled}
+var EventTypes = []EventType{EventRecordAdded, EventUpdated, EventDeleted, EventExpired, EventVoided, EventInstalled, EventUninstalled, EventWebhookDisabled}
 
 // Valid reports whether t is a known event type.
 func (t EventType) Valid() bool {

@@ -176,6 +176,12 @@ type PassInput struct {
 	Data       map[string]any
 	// Lifecycle defaults to active; deleted is not allowed here.
 	Lifecycle Lifecycle
+	// Source, when set, records where the data came from (CreatePass,
+	// PutPass).
+	Source *SourceChange
+	// IfVersion, when set, makes PutPass refuse (ErrVersionMismatch) to
+	// replace a pass that is not at this version.
+	IfVersion int64
 }
 
 // PassPatch changes a pass. Data is merged: a key set to nil is removed.
@@ -184,6 +190,12 @@ type PassPatch struct {
 	Lifecycle Lifecycle
 	// Message is shown on the devices with this change.
 	Message string
+	// IfVersion, when set, refuses the change (ErrVersionMismatch) unless
+	// the pass is at this version.
+	IfVersion int64
+	// Source, when set, applies the change once and in source order (see
+	// SourceChange).
+	Source *SourceChange
 }
 
 func validateData(field string, data map[string]any) error {
@@ -303,7 +315,10 @@ func (s *Service) newPass(workspaceID, id string, in PassInput) Pass {
 		lc = LifecycleActive
 	}
 	data := cloneData(in.Data)
+	var src SourceState
+	src.admit(in.Source, in.Data)
 	return Pass{
+		Source: src,
 		ID: id, WorkspaceID: workspaceID, TemplateID: in.TemplateID, ExternalID: in.ExternalID,
 		Data: data, Lifecycle: lc, Version: 1, AuthToken: RandomToken(20),
 		WalletStatus: WalletNone, CreatedAt: now, UpdatedAt: now,
@@ -359,18 +374,33 @@ func (s *Service) ListEvents(ctx context.Context, workspaceID string, q EventQue
 // UpdatePass applies a patch: data merged, lifecycle moved, version bumped
 // and events emitted only when something changed.
 func (s *Service) UpdatePass(ctx context.Context, workspaceID, id string, patch PassPatch) (Pass, error) {
+	p, _, err := s.UpdatePassFrom(ctx, workspaceID, id, patch)
+	return p, err
+}
+
+// UpdatePassFrom is UpdatePass that also returns the data keys left
+// alone because the pass holds newer values (see SourceChange.Latest).
+func (s *Service) UpdatePassFrom(ctx context.Context, workspaceID, id string, patch PassPatch) (p Pass, stale []string, err error) {
 	if err := validateInputLifecycle(patch.Lifecycle); err != nil {
-		return Pass{}, err
+		return Pass{}, nil, err
 	}
 	if len(patch.Message) > MaxMessageLen {
-		return Pass{}, Invalid("message", "is longer than %d characters", MaxMessageLen)
+		return Pass{}, nil, Invalid("message", "is longer than %d characters", MaxMessageLen)
 	}
-	return s.store.UpdatePass(ctx, workspaceID, id, func(p *Pass) ([]Event, error) {
+	p, err = s.store.UpdatePass(ctx, workspaceID, id, func(p *Pass) ([]Event, error) {
+		if patch.Source != nil && p.Source.applied(patch.Source.Key) {
+			return nil, ErrAlreadyApplied
+		}
+		if patch.IfVersion != 0 && p.Version != patch.IfVersion {
+			return nil, ErrVersionMismatch
+		}
 		if p.Lifecycle == LifecycleDeleted {
 			return nil, &ConflictError{Field: "lifecycle", Reason: "the pass is deleted and cannot be changed"}
 		}
+		var patchData map[string]any
+		patchData, stale = p.Source.admit(patch.Source, patch.Data)
 		data := cloneData(p.Data)
-		for k, v := range patch.Data {
+		for k, v := range patchData {
 			if v == nil {
 				delete(data, k)
 			} else {
@@ -382,6 +412,7 @@ func (s *Service) UpdatePass(ctx context.Context, workspaceID, id string, patch 
 		}
 		return s.change(p, data, patch.Lifecycle, patch.Message), nil
 	})
+	return p, stale, err
 }
 
 // change moves p to data and lifecycle (empty keeps it) and returns the
@@ -464,6 +495,15 @@ func (s *Service) PutPass(ctx context.Context, workspaceID string, in PassInput)
 		lc = LifecycleActive
 	}
 	p, err = s.store.UpdatePass(ctx, workspaceID, existing.ID, func(p *Pass) ([]Event, error) {
+		if in.Source != nil && p.Source.applied(in.Source.Key) {
+			return nil, ErrAlreadyApplied
+		}
+		if in.IfVersion != 0 && p.Version != in.IfVersion {
+			return nil, ErrVersionMismatch
+		}
+		// A replacement writes every key: none is stale against the old
+		// values, but their times are recorded.
+		p.Source.admit(sourceWithoutLatest(in.Source), in.Data)
 		return s.change(p, cloneData(in.Data), lc, ""), nil
 	})
 	return p, false, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/passhub/passhub/core"
 )
@@ -18,8 +20,11 @@ type Applied struct {
 	// Created is true when an upsert issued a new pass.
 	Created bool `json:"created,omitempty"`
 	// Skipped says why the command did nothing (the pass was gone by the
-	// time it ran).
+	// time it ran, the event was stale, or it was applied before).
 	Skipped string `json:"skipped,omitempty"`
+	// Stale lists the fields left alone because the pass holds values
+	// from a later event.
+	Stale []string `json:"stale,omitempty"`
 }
 
 // ServiceLookup is the PassLookup of a workspace through svc.
@@ -36,6 +41,17 @@ func ServiceLookup(svc *core.Service, workspaceID string) PassLookup {
 	}
 }
 
+// Source says where commands come from, for Apply.
+type Source struct {
+	// Key names this application of a trigger (its ID, with a replay
+	// suffix): each command is applied to its pass at most once per key.
+	// Empty: no such check.
+	Key string
+	// At is when the source system says the event happened; zero when
+	// unknown (no stale-data protection then).
+	At time.Time
+}
+
 // Apply runs cmds through svc, in order, each in its own transaction, and
 // returns what each did. It stops at the first failure, returning what
 // was applied before it and the error.
@@ -49,10 +65,17 @@ func ServiceLookup(svc *core.Service, workspaceID string) PassLookup {
 //   - expire, void: core.UpdatePass to that lifecycle, with the fields and
 //     message if any; skipped when there is no live pass.
 //   - delete: core.DeletePass; skipped when there is no live pass.
-func Apply(ctx context.Context, svc *core.Service, workspaceID string, cmds []Command) ([]Applied, error) {
+//
+// A command from Evaluate acts only on the pass version it was computed
+// from: if the pass changed since, Apply returns core.ErrVersionMismatch
+// (evaluate again and apply what is left). With src.At, a field whose
+// value is the event's own is not written over a value from a later
+// event (Applied.Stale); with src.Key, a command already applied is
+// skipped (a job retried after a crash).
+func Apply(ctx context.Context, svc *core.Service, workspaceID string, cmds []Command, src Source) ([]Applied, error) {
 	out := make([]Applied, 0, len(cmds))
 	for _, c := range cmds {
-		a, err := apply(ctx, svc, workspaceID, c)
+		a, err := apply(ctx, svc, workspaceID, c, src)
 		if err != nil {
 			return out, fmt.Errorf("rule %q: %s pass %q: %w", c.Rule, gerund(c.Action), c.ExternalID, err)
 		}
@@ -77,13 +100,30 @@ func gerund(a Action) string {
 	return string(a) + "ing"
 }
 
-func apply(ctx context.Context, svc *core.Service, workspaceID string, c Command) (Applied, error) {
+// CommandKey names command c within the application src.
+func CommandKey(src Source, c Command) string {
+	if src.Key == "" {
+		return ""
+	}
+	return src.Key + "/" + c.Rule + "/" + c.ExternalID
+}
+
+func apply(ctx context.Context, svc *core.Service, workspaceID string, c Command, src Source) (Applied, error) {
 	a := Applied{Rule: c.Rule, Action: c.Action, ExternalID: c.ExternalID}
 	existing, err := svc.PassByExternalID(ctx, workspaceID, c.TemplateID, c.ExternalID)
-	live := err == nil && existing.Lifecycle != core.LifecycleDeleted
+	found := err == nil
 	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		return a, fmt.Errorf("looking up pass: %w", err)
 	}
+	live := found && existing.Lifecycle != core.LifecycleDeleted
+	var ifVersion int64
+	if c.Seen {
+		if found && existing.Version != c.BaseVersion || !found && c.BaseVersion != 0 {
+			return a, core.ErrVersionMismatch
+		}
+		ifVersion = existing.Version
+	}
+	change := &core.SourceChange{Key: CommandKey(src, c), At: src.At, Latest: c.Latest}
 	var p core.Pass
 	switch c.Action {
 	case ActionUpsert:
@@ -94,25 +134,41 @@ func apply(ctx context.Context, svc *core.Service, workspaceID string, c Command
 					data[k] = v
 				}
 			}
-			p, a.Created, err = svc.PutPass(ctx, workspaceID, core.PassInput{
-				TemplateID: c.TemplateID, ExternalID: c.ExternalID, Data: data, Lifecycle: core.LifecycleActive,
-			})
+			in := core.PassInput{TemplateID: c.TemplateID, ExternalID: c.ExternalID, Data: data, Lifecycle: core.LifecycleActive, Source: change}
+			if !found && c.Seen {
+				// Created by no one else since the rule looked: a create
+				// that loses a race must not replace the winner's pass.
+				p, err = svc.CreatePass(ctx, workspaceID, in)
+				if errors.Is(err, core.ErrConflict) {
+					return a, core.ErrVersionMismatch
+				}
+				a.Created = err == nil
+				break
+			}
+			in.IfVersion = ifVersion
+			p, a.Created, err = svc.PutPass(ctx, workspaceID, in)
 			break
 		}
-		p, err = svc.UpdatePass(ctx, workspaceID, existing.ID, core.PassPatch{Data: c.Data, Lifecycle: core.LifecycleActive, Message: c.Message})
+		var stale []string
+		p, stale, err = svc.UpdatePassFrom(ctx, workspaceID, existing.ID, core.PassPatch{
+			Data: c.Data, Lifecycle: core.LifecycleActive, Message: c.Message, IfVersion: ifVersion, Source: change,
+		})
+		a.noteStale(stale, p, existing)
 	case ActionUpdate, ActionExpire, ActionVoid:
 		if !live {
 			a.Skipped = fmt.Sprintf("no pass with externalId %q to %s", c.ExternalID, c.Action)
 			return a, nil
 		}
-		patch := core.PassPatch{Data: c.Data, Message: c.Message}
+		patch := core.PassPatch{Data: c.Data, Message: c.Message, IfVersion: ifVersion, Source: change}
 		switch c.Action {
 		case ActionExpire:
 			patch.Lifecycle = core.LifecycleExpired
 		case ActionVoid:
 			patch.Lifecycle = core.LifecycleVoided
 		}
-		p, err = svc.UpdatePass(ctx, workspaceID, existing.ID, patch)
+		var stale []string
+		p, stale, err = svc.UpdatePassFrom(ctx, workspaceID, existing.ID, patch)
+		a.noteStale(stale, p, existing)
 	case ActionDelete:
 		if !live {
 			a.Skipped = fmt.Sprintf("no pass with externalId %q to delete", c.ExternalID)
@@ -122,9 +178,26 @@ func apply(ctx context.Context, svc *core.Service, workspaceID string, c Command
 	default:
 		return a, fmt.Errorf("unknown action %q", c.Action)
 	}
+	if errors.Is(err, core.ErrAlreadyApplied) {
+		a.PassID, a.Version = existing.ID, existing.Version
+		a.Skipped = "already applied (the job ran before)"
+		return a, nil
+	}
 	if err != nil {
 		return a, err
 	}
 	a.PassID, a.Version = p.ID, p.Version
 	return a, nil
+}
+
+// noteStale records the keys a stale event left alone, and says so as the
+// skip reason when the command changed nothing at all.
+func (a *Applied) noteStale(stale []string, after, before core.Pass) {
+	if len(stale) == 0 {
+		return
+	}
+	a.Stale = stale
+	if after.ID != "" && after.Version == before.Version {
+		a.Skipped = fmt.Sprintf("stale: the pass holds newer values of %s", strings.Join(stale, ", "))
+	}
 }

@@ -46,7 +46,7 @@ func (e applyEnv) apply(t *testing.T, c Command) Applied {
 	if c.Rule == "" {
 		c.Rule = "r"
 	}
-	got, err := Apply(t.Context(), e.svc, e.ws, []Command{c})
+	got, err := Apply(t.Context(), e.svc, e.ws, []Command{c}, Source{})
 	if err != nil {
 		t.Fatalf("Apply %+v: %v", c, err)
 	}
@@ -166,7 +166,7 @@ func TestApplyStopsAtTheFirstFailure(t *testing.T) {
 		{Rule: "bad-template", Action: ActionUpsert, TemplateID: "tpl_missing", ExternalID: "b", Data: map[string]any{"n": 1}},
 		{Rule: "never", Action: ActionUpsert, TemplateID: e.tpl.ID, ExternalID: "c", Data: map[string]any{"n": 1}},
 	}
-	got, err := Apply(t.Context(), e.svc, e.ws, cmds)
+	got, err := Apply(t.Context(), e.svc, e.ws, cmds, Source{})
 	if err == nil || !strings.Contains(err.Error(), `rule "bad-template": upserting pass "b"`) {
 		t.Fatalf("error %v", err)
 	}
@@ -198,7 +198,7 @@ func TestEvaluateAndApplyShopifyExample(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := Apply(t.Context(), e.svc, e.ws, out.Commands)
+		got, err := Apply(t.Context(), e.svc, e.ws, out.Commands, Source{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,6 +59,10 @@ type expression struct {
 	line  int
 	kind  resultKind
 	prog  *vm.Program
+	// readsPass: the value is derived from the current pass (points + 10),
+	// so it is always written; otherwise it is the event's own and a stale
+	// event does not overwrite a newer value (core.SourceChange.Latest).
+	readsPass bool
 }
 
 // disabledBuiltins are expr builtins mappings cannot call: date and
@@ -146,6 +150,7 @@ func (l *loader) expr(v *yaml.Node, rule, field string, kind resultKind) *expres
 		}
 	}
 	e.prog = prog
+	e.readsPass = g.readsPass
 	return e
 }
 
@@ -174,7 +179,10 @@ func externalIDType(t reflect.Type) bool {
 // the compiler's helpers (every name starting with __) or $env, call methods (time.Time.Format and the like allocate outside the
 // budget), or match against a pattern that is not a constant (compiling a
 // regular expression per evaluation is unbounded work).
-type guard struct{ err *file.Error }
+type guard struct {
+	err       *file.Error
+	readsPass bool
+}
 
 func (g *guard) Visit(node *ast.Node) {
 	if g.err != nil {
@@ -184,6 +192,9 @@ func (g *guard) Visit(node *ast.Node) {
 	case *ast.IdentifierNode:
 		if strings.HasPrefix(n.Value, "__") || n.Value == "$env" {
 			g.fail(n, "unknown name %s", n.Value)
+		}
+		if n.Value == "pass" {
+			g.readsPass = true
 		}
 	case *ast.CallNode:
 		if _, ok := n.Callee.(*ast.MemberNode); ok {

@@ -45,6 +45,18 @@ type Command struct {
 	// are ints). A nil value removes the key from the pass.
 	Data    map[string]any `json:"data,omitempty"`
 	Message string         `json:"message,omitempty"`
+	// BaseVersion is the version of the pass the rule saw (deleted or
+	// not; 0: none). Apply refuses to act on a pass that has moved on
+	// since (core.ErrVersionMismatch), so values computed from the pass
+	// are never written over a concurrent change: evaluate again.
+	BaseVersion int64 `json:"-"`
+	// Seen says BaseVersion is known (the command came from Evaluate
+	// with a lookup); a hand-built command acts on whatever pass exists.
+	Seen bool `json:"-"`
+	// Latest lists the data keys whose values are the event's own (their
+	// expressions do not read the pass): a stale event does not
+	// overwrite them (core.SourceChange.Latest).
+	Latest map[string]bool `json:"-"`
 }
 
 // Skip says why a rule, or the whole trigger, did nothing.
@@ -194,13 +206,17 @@ func (m *Mapping) rule(ctx context.Context, r *Rule, e env, lookup PassLookup, m
 	}
 
 	lookupStart := time.Now()
+	var base int64
 	if lookup != nil {
 		p, err := lookup(ctx, r.TemplateID, extID)
 		if err != nil {
 			return Command{}, nil, &EvalError{Rule: r.Name, Field: "pass", Err: fmt.Errorf("looking up pass %q: %w", extID, err)}
 		}
-		if p != nil && p.Lifecycle != core.LifecycleDeleted {
-			e.Pass = passView(p)
+		if p != nil {
+			base = p.Version
+			if p.Lifecycle != core.LifecycleDeleted {
+				e.Pass = passView(p)
+			}
 		}
 	}
 	// The lookup's time is not the expressions'.
@@ -223,9 +239,17 @@ func (m *Mapping) rule(ctx context.Context, r *Rule, e env, lookup PassLookup, m
 		}
 	}
 
-	cmd := Command{Rule: r.Name, Action: r.Action, TemplateID: r.TemplateID, ExternalID: extID}
+	cmd := Command{Rule: r.Name, Action: r.Action, TemplateID: r.TemplateID, ExternalID: extID, BaseVersion: base, Seen: lookup != nil}
 	if len(r.fields) > 0 {
 		cmd.Data = make(map[string]any, len(r.fields))
+	}
+	for _, f := range r.fields {
+		if !f.readsPass {
+			if cmd.Latest == nil {
+				cmd.Latest = make(map[string]bool, len(r.fields))
+			}
+			cmd.Latest[f.key] = true
+		}
 	}
 	for _, f := range r.fields {
 		v, err := run(f)

@@ -62,7 +62,7 @@ func (s *Server) createPass(c echo.Context) error {
 	if err := decodeBody(c, &body); err != nil {
 		return err
 	}
-	p, err := s.svc.CreatePass(c.Request().Context(), workspaceID(c), core.PassInput(body))
+	p, err := s.svc.CreatePass(c.Request().Context(), workspaceID(c), core.PassInput{TemplateID: body.TemplateID, ExternalID: body.ExternalID, Data: body.Data, Lifecycle: body.Lifecycle})
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func (s *Server) updatePass(c echo.Context, id string) error {
 	if err := decodeBody(c, &body); err != nil {
 		return err
 	}
-	p, err := s.svc.UpdatePass(c.Request().Context(), workspaceID(c), id, core.PassPatch(body))
+	p, err := s.svc.UpdatePass(c.Request().Context(), workspaceID(c), id, core.PassPatch{Data: body.Data, Lifecycle: body.Lifecycle, Message: body.Message})
 	if err != nil {
 		return err
 	}

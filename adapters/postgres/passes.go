@@ -13,15 +13,15 @@ import (
 )
 
 const passColumns = `id, workspace_id, template_id, external_id, data, lifecycle, version, auth_token, wallet_status,
-	apple_installed_at, google_installed_at, wallet_last_changed_at, wallet_last_event, created_at, updated_at, message, changed`
+	apple_installed_at, google_installed_at, wallet_last_changed_at, wallet_last_event, created_at, updated_at, message, changed, source_state`
 
 func scanPass(row pgx.Row) (core.Pass, error) {
 	var p core.Pass
-	var data, changedKeys []byte
+	var data, changedKeys, source []byte
 	var lifecycle, wallet, lastEvent string
 	if err := row.Scan(&p.ID, &p.WorkspaceID, &p.TemplateID, &p.ExternalID, &data, &lifecycle, &p.Version, &p.AuthToken, &wallet,
 		&p.AppleWalletInstalledAt, &p.GoogleWalletInstalledAt, &p.WalletLastChangedAt, &lastEvent, &p.CreatedAt, &p.UpdatedAt,
-		&p.Message, &changedKeys); err != nil {
+		&p.Message, &changedKeys, &source); err != nil {
 		return core.Pass{}, err
 	}
 	if err := json.Unmarshal(data, &p.Data); err != nil {
@@ -32,6 +32,9 @@ func scanPass(row pgx.Row) (core.Pass, error) {
 		return core.Pass{}, fmt.Errorf("pass %s: %w", p.ID, err)
 	}
 	p.Changed = keys
+	if p.Source, err = sqlstore.DecodeSource(source); err != nil {
+		return core.Pass{}, fmt.Errorf("pass %s: %w", p.ID, err)
+	}
 	if p.Data == nil {
 		p.Data = map[string]any{}
 	}
@@ -69,11 +72,15 @@ func (s *Store) CreatePass(ctx context.Context, p core.Pass, events []core.Event
 	if err != nil {
 		return err
 	}
+	source, err := sqlstore.EncodeSource(p.Source)
+	if err != nil {
+		return err
+	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO passes (`+passColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		_, err := tx.Exec(ctx, `INSERT INTO passes (`+passColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 			p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID, data, string(p.Lifecycle), p.Version, p.AuthToken, string(p.WalletStatus),
 			p.AppleWalletInstalledAt, p.GoogleWalletInstalledAt, p.WalletLastChangedAt, string(p.WalletLastEvent), p.CreatedAt, p.UpdatedAt,
-			p.Message, json.RawMessage(changedKeys))
+			p.Message, json.RawMessage(changedKeys), json.RawMessage(source))
 		if c, ok := constraintViolation(err, codeUniqueViolation); ok {
 			if c == "passes_external_id_key" {
 				return &core.ConflictError{Field: "externalId", Reason: fmt.Sprintf("a pass of template %s with external ID %q already exists", p.TemplateID, p.ExternalID)}
@@ -210,13 +217,17 @@ func changePass(ctx context.Context, tx pgx.Tx, before core.Pass, fn func(*core.
 	if err != nil {
 		return core.Pass{}, err
 	}
+	source, err := sqlstore.EncodeSource(p.Source)
+	if err != nil {
+		return core.Pass{}, err
+	}
 	_, err = tx.Exec(ctx, `UPDATE passes SET data = $1, lifecycle = $2, version = $3, wallet_status = $4,
 		apple_installed_at = $5, google_installed_at = $6, wallet_last_changed_at = $7, wallet_last_event = $8, updated_at = $9,
-		message = $10, changed = $11
-		WHERE workspace_id = $12 AND id = $13`,
+		message = $10, changed = $11, source_state = $12
+		WHERE workspace_id = $13 AND id = $14`,
 		json.RawMessage(data), string(p.Lifecycle), p.Version, string(p.WalletStatus),
 		p.AppleWalletInstalledAt, p.GoogleWalletInstalledAt, p.WalletLastChangedAt,
-		string(p.WalletLastEvent), p.UpdatedAt, p.Message, json.RawMessage(changedKeys), p.WorkspaceID, p.ID)
+		string(p.WalletLastEvent), p.UpdatedAt, p.Message, json.RawMessage(changedKeys), json.RawMessage(source), p.WorkspaceID, p.ID)
 	if badText(err) {
 		return core.Pass{}, core.Invalid("data", "contains characters that cannot be stored (such as NUL)")
 	}

@@ -13,15 +13,15 @@ import (
 )
 
 const passColumns = `id, workspace_id, template_id, external_id, data, lifecycle, version, auth_token, wallet_status,
-	apple_installed_at, google_installed_at, wallet_last_changed_at, wallet_last_event, created_at, updated_at, message, changed`
+	apple_installed_at, google_installed_at, wallet_last_changed_at, wallet_last_event, created_at, updated_at, message, changed, source_state`
 
 func scanPass(row scanner) (core.Pass, error) {
 	var p core.Pass
-	var data, lifecycle, wallet, lastEvent, changedKeys string
+	var data, lifecycle, wallet, lastEvent, changedKeys, source string
 	var apple, google, changed sql.NullInt64
 	var created, updated int64
 	if err := row.Scan(&p.ID, &p.WorkspaceID, &p.TemplateID, &p.ExternalID, &data, &lifecycle, &p.Version, &p.AuthToken, &wallet,
-		&apple, &google, &changed, &lastEvent, &created, &updated, &p.Message, &changedKeys); err != nil {
+		&apple, &google, &changed, &lastEvent, &created, &updated, &p.Message, &changedKeys, &source); err != nil {
 		return core.Pass{}, err
 	}
 	if err := json.Unmarshal([]byte(data), &p.Data); err != nil {
@@ -32,6 +32,9 @@ func scanPass(row scanner) (core.Pass, error) {
 		return core.Pass{}, fmt.Errorf("pass %s: %w", p.ID, err)
 	}
 	p.Changed = keys
+	if p.Source, err = sqlstore.DecodeSource([]byte(source)); err != nil {
+		return core.Pass{}, fmt.Errorf("pass %s: %w", p.ID, err)
+	}
 	if p.Data == nil {
 		p.Data = map[string]any{}
 	}
@@ -68,11 +71,15 @@ func (s *Store) CreatePass(ctx context.Context, p core.Pass, events []core.Event
 	if err != nil {
 		return err
 	}
+	source, err := sqlstore.EncodeSource(p.Source)
+	if err != nil {
+		return err
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO passes (`+passColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO passes (`+passColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.WorkspaceID, p.TemplateID, p.ExternalID, data, string(p.Lifecycle), p.Version, p.AuthToken, string(p.WalletStatus),
 			nullMicros(p.AppleWalletInstalledAt), nullMicros(p.GoogleWalletInstalledAt), nullMicros(p.WalletLastChangedAt),
-			string(p.WalletLastEvent), micros(p.CreatedAt), micros(p.UpdatedAt), p.Message, string(changedKeys))
+			string(p.WalletLastEvent), micros(p.CreatedAt), micros(p.UpdatedAt), p.Message, string(changedKeys), string(source))
 		if cols, ok := uniqueViolation(err); ok {
 			if strings.Contains(cols, "external_id") {
 				return &core.ConflictError{Field: "externalId", Reason: fmt.Sprintf("a pass of template %s with external ID %q already exists", p.TemplateID, p.ExternalID)}
@@ -205,13 +212,17 @@ func changePass(ctx context.Context, tx *sql.Tx, before core.Pass, fn func(*core
 	if err != nil {
 		return core.Pass{}, err
 	}
+	source, err := sqlstore.EncodeSource(p.Source)
+	if err != nil {
+		return core.Pass{}, err
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE passes SET data = ?, lifecycle = ?, version = ?, wallet_status = ?,
 		apple_installed_at = ?, google_installed_at = ?, wallet_last_changed_at = ?, wallet_last_event = ?, updated_at = ?,
-		message = ?, changed = ?
+		message = ?, changed = ?, source_state = ?
 		WHERE workspace_id = ? AND id = ?`,
 		string(data), string(p.Lifecycle), p.Version, string(p.WalletStatus),
 		nullMicros(p.AppleWalletInstalledAt), nullMicros(p.GoogleWalletInstalledAt), nullMicros(p.WalletLastChangedAt),
-		string(p.WalletLastEvent), micros(p.UpdatedAt), p.Message, string(changedKeys), p.WorkspaceID, p.ID); err != nil {
+		string(p.WalletLastEvent), micros(p.UpdatedAt), p.Message, string(changedKeys), string(source), p.WorkspaceID, p.ID); err != nil {
 		return core.Pass{}, fmt.Errorf("updating pass %s: %w", p.ID, err)
 	}
 	if err := insertEvents(ctx, tx, events); err != nil {

@@ -88,12 +88,48 @@ func NormPass(p core.Pass) core.Pass {
 	if len(p.Changed) == 0 {
 		p.Changed = nil
 	}
+	if len(p.Source.Times) == 0 {
+		p.Source.Times = nil
+	}
+	if len(p.Source.Recent) == 0 {
+		p.Source.Recent = nil
+	}
 	p.AppleWalletInstalledAt = TruncTimePtr(p.AppleWalletInstalledAt)
 	p.GoogleWalletInstalledAt = TruncTimePtr(p.GoogleWalletInstalledAt)
 	p.WalletLastChangedAt = TruncTimePtr(p.WalletLastChangedAt)
 	p.CreatedAt = TruncTime(p.CreatedAt)
 	p.UpdatedAt = TruncTime(p.UpdatedAt)
 	return p
+}
+
+// EncodeSource encodes a pass's source state for its column.
+func EncodeSource(s core.SourceState) ([]byte, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encoding source state: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeSource decodes the source state column.
+func DecodeSource(b []byte) (core.SourceState, error) {
+	var s core.SourceState
+	if len(b) == 0 {
+		return s, nil
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("decoding source state: %w", err)
+	}
+	for k, t := range s.Times {
+		s.Times[k] = t.UTC()
+	}
+	if len(s.Times) == 0 {
+		s.Times = nil
+	}
+	if len(s.Recent) == 0 {
+		s.Recent = nil
+	}
+	return s, nil
 }
 
 // NormEventData truncates the snapshot's times as the columns are.
@@ -166,6 +202,7 @@ func ApplyPassChange(before core.Pass, fn func(*core.Pass) ([]core.Event, error)
 		return core.Pass{}, nil, nil, false, err
 	}
 	p.Changed = slices.Clone(before.Changed)
+	p.Source = before.Source.Clone()
 	if events, err = fn(&p); err != nil {
 		return core.Pass{}, nil, nil, false, err
 	}

@@ -43,6 +43,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	cases = append(cases, jobCases...)
 	cases = append(cases, idempotencyCases...)
 	cases = append(cases, serviceCases...)
+	cases = append(cases, sourceCases...)
+	cases = append(cases, flappingCases...)
 	cases = append(cases, appleCases...)
 	cases = append(cases, googleCases...)
 	cases = append(cases, connectorCases...)
