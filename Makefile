@@ -7,12 +7,20 @@ BENCHTIME ?= 3s
 BENCHRUNS ?= 6
 # push-alls per store in make bench (each pushes 100,000 devices); benchstat needs 6 for a ± interval
 FANOUTRUNS ?= 6
+# make bench-peer: alternating rounds per side (passhub vs passkit-generator), BENCHTIME each
+PEERROUNDS ?= 5
+# make bench-load: concurrent clients measured, runs per figure (the median), time bound per run,
+# passhub shapes (serve = API and workers as deployed; api = intake only)
+LOADCONC  ?= 8,32,64,128
+LOADRUNS  ?= 5
+LOADTIME  ?= 5s
+LOADMODE  ?= serve,api
 
 FUZZTIME  ?= 10s
 # CI passes an execution count (e.g. 20000x): a time budget can end in a spurious
 # "context deadline exceeded" from the fuzz coordinator on a loaded machine.
 
-.PHONY: run build test fuzz bench lint fmt vet
+.PHONY: run build test fuzz bench bench-load bench-peer lint fmt vet zapier-check
 
 ## run: start passhub with the embedded defaults (SQLite + in-process Redis) on 127.0.0.1:8080
 run:
@@ -26,16 +34,18 @@ build:
 test:
 	$(GO) test -count=1 -timeout 9m $(PKGS)
 
-## fuzz: every fuzz target (webhook verifiers, mapping loader) for FUZZTIME each; CI runs it briefly
+## fuzz: every fuzz target (webhook verifiers, mapping loader, connector key expressions) for FUZZTIME each; CI runs it briefly
 fuzz:
 	@for f in FuzzShopify FuzzHubSpot FuzzSquare FuzzGeneric FuzzStandardWebhooks; do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./connectors/verify/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./mappings/
+	$(GO) test -run '^$$' -fuzz '^FuzzKeyExpression$$' -fuzztime $(FUZZTIME) ./connectors/
 
 ## bench: throughput, each figure the median of several runs (benchstat; raw runs in bench/results/):
 ##   pass creations/s through the API (SQLite, PostgreSQL); .pkpass render+sign/s and cached-render
 ##   sign/s on 1 and 2 cores; an APNs "push all" over 100,000 registered devices through the worker's
-##   path against the local APNs mock (SQLite, PostgreSQL; each store seeded once per run, ~1-2 min)
+##   path against the local APNs mock (SQLite, PostgreSQL; each store seeded once per run, ~1-2 min);
+##   webhook deliveries/s of one event to 1,000 subscriptions on a local receiver through the job path
 bench: SHELL := /bin/bash
 bench: .SHELLFLAGS := -o pipefail -c
 bench:
@@ -46,12 +56,34 @@ bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkAcceptTrigger$$' -benchtime $(BENCHTIME) -count $(BENCHRUNS) ./adapters/postgres/ ./adapters/sqlite/ | tee bench/results/intake.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkEvaluate$$' -benchtime $(BENCHTIME) -count $(BENCHRUNS) ./mappings/ | tee bench/results/mappings.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkTemplatePushFanout$$' -benchtime 1x -count $(FANOUTRUNS) -timeout 60m ./adapters/apple/ | tee bench/results/fanout.txt
+	$(GO) test -run '^$$' -bench '^BenchmarkDeliveryFanout$$' -benchtime 5x -count $(BENCHRUNS) ./adapters/webhooks/ | tee bench/results/webhooks.txt
 	@echo "cores: $$(nproc)"
 	$(GO) tool benchstat bench/results/api.txt
 	$(GO) tool benchstat bench/results/pkpass.txt
 	$(GO) tool benchstat bench/results/intake.txt
 	$(GO) tool benchstat bench/results/mappings.txt
 	$(GO) tool benchstat bench/results/fanout.txt
+	$(GO) tool benchstat bench/results/webhooks.txt
+	$(MAKE) --no-print-directory bench-load
+	$(MAKE) --no-print-directory bench-peer
+
+## bench-load: signed Shopify webhooks accepted durably/s over HTTP against a real passhub on PostgreSQL
+##   and Redis (loopback; fresh database per series, dropped after): median (min–max) of LOADRUNS runs
+##   per client concurrency, p50/p99, CPU by process; JSON in bench/results/load-shopify.json
+bench-load:
+	$(GO) run ./cmd/passhub-load -scenario shopify -mode $(LOADMODE) -c $(LOADCONC) -runs $(LOADRUNS) -duration $(LOADTIME) -out bench/results
+
+## bench-peer: .pkpass render+sign on one core, passhub vs the npm package passkit-generator (pinned in
+##   bench/peer/package-lock.json, installed by `npm ci` into a temporary directory) making the same pass
+##   with the same certificates; both packages verified with openssl first; median (min–max) of
+##   PEERROUNDS alternating rounds and passhub ÷ peer; JSON in bench/results/peer-pkpass.json
+bench-peer:
+	$(GO) run ./cmd/passhub-bench-pkpass -rounds $(PEERROUNDS) -duration $(BENCHTIME) -out bench/results/peer-pkpass.json
+
+## zapier-check: the Zapier integration (deploy/zapier) validated with the pinned zapier-platform-core and
+##   tested against a passhub started on a free port; needs node and npm (not part of test: CI needs no npm)
+zapier-check:
+	deploy/zapier/check.sh
 
 ## lint: formatting and vet
 lint: fmt vet

@@ -48,7 +48,9 @@ type Secrets struct {
 // Config is a connector's non-secret settings. HubSpot: allowV1V2.
 // Generic: scheme (hmac, standardWebhooks or apiKey) and the header,
 // encoding, prefix and algorithm of an HMAC or API key, plus where the
-// topic and dedupe key come from.
+// topic and dedupe key come from: a header when present, else an
+// expression over the payload (TopicExpr, DedupeExpr; see keys.go), else
+// the fixed Topic, and for the dedupe key the hash of the body.
 type Config struct {
 	AllowV1V2    bool   `json:"allowV1V2,omitempty"`
 	Scheme       string `json:"scheme,omitempty"`
@@ -59,6 +61,8 @@ type Config struct {
 	TopicHeader  string `json:"topicHeader,omitempty"`
 	Topic        string `json:"topic,omitempty"`
 	DedupeHeader string `json:"dedupeHeader,omitempty"`
+	TopicExpr    string `json:"topicExpr,omitempty"`
+	DedupeExpr   string `json:"dedupeExpr,omitempty"`
 }
 
 // Generic schemes.
@@ -83,6 +87,7 @@ type Intake struct {
 	box       Sealer
 	publicURL string
 	now       func() time.Time
+	keys      keyCache
 }
 
 // New returns an intake; publicURL makes the hook URLs.
@@ -130,6 +135,26 @@ func (in *Intake) Update(ctx context.Context, workspaceID, id string, input Inpu
 	})
 }
 
+// validateKeyExprs compiles a generic connector's topicExpr and
+// dedupeExpr, so a broken one is refused here rather than at delivery.
+func validateKeyExprs(kind core.ConnectorKind, cfg Config) error {
+	if cfg.TopicExpr == "" && cfg.DedupeExpr == "" {
+		return nil
+	}
+	if kind != core.ConnectorGeneric {
+		field := "config.topicExpr"
+		if cfg.TopicExpr == "" {
+			field = "config.dedupeExpr"
+		}
+		return core.Invalid(field, "is for generic connectors only; a %s delivery names its own topic and dedupe key", kind)
+	}
+	if cfg.Topic != "" && cfg.TopicExpr != "" {
+		return core.Invalid("config.topicExpr", "cannot be set with config.topic; choose a fixed topic or an expression")
+	}
+	_, err := compileKeys(cfg)
+	return err
+}
+
 func (s Secrets) empty() bool {
 	return len(s.Secrets) == 0 && s.ClientSecret == "" && s.SignatureKey == "" && len(s.Keys) == 0
 }
@@ -153,6 +178,9 @@ func (in *Intake) apply(c *core.Connector, input Input) error {
 	}
 	if err := v.validate(); err != nil {
 		return prefixField(err)
+	}
+	if err := validateKeyExprs(input.Kind, input.Config); err != nil {
+		return err
 	}
 	cfg, err := json.Marshal(input.Config)
 	if err != nil {
@@ -245,8 +273,9 @@ var keptHeaders = []string{
 
 // Receive verifies a delivery to connector id and stores its triggers.
 // An unknown connector is ErrNotFound; a bad signature wraps
-// verify.ErrSignature or verify.ErrStale; nothing is stored unless the
-// whole delivery verified. When it returns nil, the triggers are durable.
+// verify.ErrSignature or verify.ErrStale; a topicExpr or dedupeExpr that
+// fails on this payload is a *KeyError; nothing is stored unless the
+// whole delivery verified and every key was made. When it returns nil, the triggers are durable.
 func (in *Intake) Receive(ctx context.Context, id, method string, header http.Header, body []byte) (Receipt, error) {
 	c, err := in.store.ConnectorByID(ctx, id)
 	if err != nil {
@@ -270,6 +299,18 @@ func (in *Intake) Receive(ctx context.Context, id, method string, header http.He
 	res, err := v.Verify(verify.Request{Method: method, URL: in.URL(c), Header: header, Body: body, Now: now})
 	if err != nil {
 		return Receipt{}, err
+	}
+	if c.Kind == core.ConnectorGeneric && (cfg.TopicExpr != "" || cfg.DedupeExpr != "") {
+		k, err := in.keys.get(c, cfg)
+		if err != nil {
+			return Receipt{}, err
+		}
+		for i := range res.Events {
+			ev := &res.Events[i]
+			if err := k.keys(ev.Payload, header, &ev.Topic, &ev.DedupeKey); err != nil {
+				return Receipt{}, err
+			}
+		}
 	}
 	headers := map[string]string{}
 	for _, h := range keptHeaders {
@@ -323,5 +364,9 @@ func (in *Intake) List(ctx context.Context, workspaceID string, page core.Page) 
 
 // Delete removes a connector; its triggers stay readable.
 func (in *Intake) Delete(ctx context.Context, workspaceID, id string) error {
-	return in.store.DeleteConnector(ctx, workspaceID, id)
+	if err := in.store.DeleteConnector(ctx, workspaceID, id); err != nil {
+		return err
+	}
+	in.keys.forget(id)
+	return nil
 }

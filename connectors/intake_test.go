@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -231,5 +232,192 @@ func TestConnectorSettingsAreValidatedAndSecretsKept(t *testing.T) {
 	r, err := e.intake.Receive(t.Context(), c.ID, "POST", h, []byte(body))
 	if err != nil || r.Accepted != 1 {
 		t.Fatalf("square after update: %+v %v", r, err)
+	}
+}
+
+const apiKey = "generic-key-0123456789"
+
+// genericDelivery receives body on a generic API-key connector with the
+// extra headers given.
+func (e *env) genericDelivery(c core.Connector, body string, extra map[string]string) (connectors.Receipt, error) {
+	e.t.Helper()
+	h := http.Header{}
+	h.Set("X-Api-Key", apiKey)
+	for k, v := range extra {
+		h.Set(k, v)
+	}
+	return e.intake.Receive(e.t.Context(), c.ID, "POST", h, []byte(body))
+}
+
+func genericInput(cfg connectors.Config) connectors.Input {
+	cfg.Scheme = connectors.SchemeAPIKey
+	return connectors.Input{Name: "crm", Kind: core.ConnectorGeneric, Secrets: connectors.Secrets{Keys: []string{apiKey}}, Config: cfg, Mapping: "m"}
+}
+
+func TestGenericConnectorTopicAndDedupeKeyComeFromHeaderThenExpressionThenBody(t *testing.T) {
+	body := `{"id":706405506930370084,"type":"order","action":"paid","amount":12.0,"customer":{"email":"Ada@Example.com"},"tags":["a","b"]}`
+	cases := []struct {
+		name       string
+		cfg        connectors.Config
+		headers    map[string]string
+		wantTopic  string
+		wantDedupe string
+	}{
+		{"headers win over expressions",
+			connectors.Config{TopicHeader: "X-Event", DedupeHeader: "X-Delivery", TopicExpr: `"from-expr"`, DedupeExpr: `"from-expr"`},
+			map[string]string{"X-Event": "order.created", "X-Delivery": "d-1"}, "order.created", "d-1"},
+		{"expressions when the headers are absent",
+			connectors.Config{TopicHeader: "X-Event", DedupeHeader: "X-Delivery", TopicExpr: `payload.type + "." + payload.action`, DedupeExpr: `payload.id`},
+			nil, "order.paid", "706405506930370084"},
+		{"an integral float is written as an integer",
+			connectors.Config{Topic: "t", DedupeExpr: `payload.amount`}, nil, "t", "12"},
+		{"headers are lower-cased and the functions of mapping files work",
+			connectors.Config{TopicExpr: `headers["x-source"] + ":" + lower(payload.customer.email)`, DedupeExpr: `sha256hex(string(payload.id)) | trimPrefix("")`},
+			map[string]string{"X-Source": "crm"}, "crm:ada@example.com", core.SHA256Hex("706405506930370084")},
+		{"the API key header is not visible to expressions",
+			connectors.Config{TopicExpr: `headers["x-api-key"] == "" ? "hidden" : "leaked"`, DedupeExpr: `join(payload.tags, "-") + "/" + split("x/y", "/")[1]`},
+			nil, "hidden", "a-b/y"},
+		{"loops over the payload",
+			connectors.Config{TopicExpr: `find(payload.tags, # != "a")`, DedupeExpr: `string(count(payload.tags, true))`},
+			nil, "b", "2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.create(genericInput(tc.cfg))
+			if r, err := e.genericDelivery(c, body, tc.headers); err != nil || r.Accepted != 1 {
+				t.Fatalf("delivery: %+v %v", r, err)
+			}
+			ts := e.triggers()
+			if len(ts) != 1 || ts[0].Topic != tc.wantTopic || ts[0].DedupeKey != tc.wantDedupe {
+				t.Fatalf("triggers %+v, want topic %q and dedupe key %q", ts, tc.wantTopic, tc.wantDedupe)
+			}
+			// The same delivery again is a duplicate, by the same key.
+			if r, err := e.genericDelivery(c, body, tc.headers); err != nil || r.Duplicates != 1 {
+				t.Fatalf("redelivery: %+v %v", r, err)
+			}
+		})
+	}
+}
+
+func TestGenericConnectorDedupeKeyFallsBackToTheBodyHash(t *testing.T) {
+	e := newEnv(t)
+	c := e.create(genericInput(connectors.Config{TopicExpr: `payload.type`}))
+	body := `{"type":"order"}`
+	if _, err := e.genericDelivery(c, body, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ts := e.triggers(); len(ts) != 1 || ts[0].Topic != "order" || ts[0].DedupeKey != "body:"+core.SHA256Hex(body) {
+		t.Fatalf("triggers %+v", ts)
+	}
+}
+
+func TestConnectorKeyExpressionFailingOnAPayloadStoresNothing(t *testing.T) {
+	long := func(n int) string { return fmt.Sprintf("%q", strings.Repeat("x", n)) }
+	cases := []struct {
+		name   string
+		cfg    connectors.Config
+		body   string
+		field  string
+		reason string
+	}{
+		{"member of a missing object", connectors.Config{TopicExpr: `payload.customer.id`}, `{}`, "config.topicExpr", "failed"},
+		{"nil", connectors.Config{DedupeExpr: `payload.id`}, `{}`, "config.dedupeExpr", "nil"},
+		{"empty string", connectors.Config{TopicExpr: `payload.type`}, `{"type":" "}`, "config.topicExpr", "empty"},
+		{"a fraction", connectors.Config{DedupeExpr: `payload.amount`}, `{"amount":12.5}`, "config.dedupeExpr", "not an integer"},
+		{"an object", connectors.Config{TopicExpr: `payload.customer`}, `{"customer":{"id":1}}`, "config.topicExpr", "an object"},
+		{"a boolean", connectors.Config{TopicExpr: `payload.ok`}, `{"ok":true}`, "config.topicExpr", "a boolean"},
+		{"topic longer than 200 bytes", connectors.Config{TopicExpr: `payload.s`}, `{"s":` + long(201) + `}`, "config.topicExpr", "more than 200"},
+		{"dedupe key longer than 500 bytes", connectors.Config{DedupeExpr: `payload.s`}, `{"s":` + long(501) + `}`, "config.dedupeExpr", "more than 500"},
+		{"concatenation past the string limit", connectors.Config{TopicExpr: `(payload.s + payload.s)[0:10]`}, `{"s":` + long(3000) + `}`, "config.topicExpr", "longer than 4096"},
+		{"replace past the string limit", connectors.Config{TopicExpr: `replace(payload.s, "", "xx")[0:10]`}, `{"s":` + long(2000) + `}`, "config.topicExpr", "longer than 4096"},
+		{"a function on a huge string", connectors.Config{TopicExpr: `lower(payload.s)[0:10]`}, `{"s":` + long(5000) + `}`, "config.topicExpr", "longer than 4096"},
+		{"the memory budget", connectors.Config{TopicExpr: `string(len(map(1..1000000, #)))`}, `{}`, "config.topicExpr", "memory budget"},
+		{"a payload nested too deep", connectors.Config{TopicExpr: `"t"`}, strings.Repeat(`{"a":`, 70) + "1" + strings.Repeat("}", 70), "config.topicExpr", "nests deeper"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.create(genericInput(tc.cfg))
+			_, err := e.genericDelivery(c, tc.body, nil)
+			var ke *connectors.KeyError
+			if !errors.As(err, &ke) || ke.Field != tc.field || !strings.Contains(ke.Reason, tc.reason) {
+				t.Fatalf("error %v, want a key error on %s saying %q", err, tc.field, tc.reason)
+			}
+			if ts := e.triggers(); len(ts) != 0 {
+				t.Fatalf("stored %d triggers", len(ts))
+			}
+		})
+	}
+}
+
+func TestConnectorKeyExpressionsAreCompiledWhenSaved(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name   string
+		in     connectors.Input
+		field  string
+		reason string
+	}{
+		{"syntax error with its position", genericInput(connectors.Config{TopicExpr: `payload.type +`}), "config.topicExpr", "(line 1, column"},
+		{"unknown name", genericInput(connectors.Config{DedupeExpr: `pyload.id`}), "config.dedupeExpr", "unknown name pyload"},
+		{"a boolean result", genericInput(connectors.Config{TopicExpr: `payload.a == 1`}), "config.topicExpr", "must yield a string or an integer, not bool"},
+		{"a function that is not offered", genericInput(connectors.Config{TopicExpr: `repeat("a", 9)`}), "config.topicExpr", "repeat"},
+		{"the clock", genericInput(connectors.Config{TopicExpr: `string(now())`}), "config.topicExpr", "unknown name now"},
+		{"an unknown name inside a call", genericInput(connectors.Config{TopicExpr: `upper(nosuch)`}), "config.topicExpr", "unknown name nosuch"},
+		{"method calls", genericInput(connectors.Config{TopicExpr: `payload.type.Lower()`}), "config.topicExpr", "method calls"},
+		{"the compiler's helpers", genericInput(connectors.Config{TopicExpr: `__concat("a", "b")`}), "config.topicExpr", "unknown name __concat"},
+		{"$env", genericInput(connectors.Config{TopicExpr: `$env.payload`}), "config.topicExpr", "unknown name $env"},
+		{"a computed pattern", genericInput(connectors.Config{TopicExpr: `payload.a matches payload.b ? "x" : "y"`}), "config.topicExpr", "constant pattern"},
+		{"blank", genericInput(connectors.Config{DedupeExpr: `  `}), "config.dedupeExpr", "blank"},
+		{"too long", genericInput(connectors.Config{DedupeExpr: strings.Repeat(" ", 1000) + "1"}), "config.dedupeExpr", "longer than 1000"},
+		{"with a fixed topic", genericInput(connectors.Config{Topic: "t", TopicExpr: `"u"`}), "config.topicExpr", "config.topic"},
+		{"on a shopify connector", connectors.Input{Name: "n", Kind: core.ConnectorShopify, Secrets: connectors.Secrets{Secrets: []string{"x"}}, Config: connectors.Config{DedupeExpr: `payload.id`}, Mapping: "m"}, "config.dedupeExpr", "generic connectors only"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.intake.Create(t.Context(), e.ws, tc.in)
+			var fe *core.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Reason, tc.reason) {
+				t.Fatalf("error %v, want a field error on %s saying %q", err, tc.field, tc.reason)
+			}
+		})
+	}
+	if cs, _, err := e.store.ListConnectors(t.Context(), e.ws, core.Page{Limit: 100}); err != nil || len(cs) != 0 {
+		t.Fatalf("refused connectors stored: %d %v", len(cs), err)
+	}
+}
+
+func TestUpdatedConnectorKeyExpressionIsUsedForTheNextDelivery(t *testing.T) {
+	e := newEnv(t)
+	c := e.create(genericInput(connectors.Config{TopicExpr: `"first"`}))
+	if _, err := e.genericDelivery(c, `{"n":1}`, nil); err != nil {
+		t.Fatal(err)
+	}
+	in := genericInput(connectors.Config{TopicExpr: `"second"`})
+	in.Secrets = connectors.Secrets{}
+	if _, err := e.intake.Update(t.Context(), e.ws, c.ID, in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.genericDelivery(c, `{"n":2}`, nil); err != nil {
+		t.Fatal(err)
+	}
+	ts := e.triggers()
+	topics := map[string]bool{}
+	for _, tr := range ts {
+		topics[tr.Topic] = true
+	}
+	if len(ts) != 2 || !topics["first"] || !topics["second"] {
+		t.Fatalf("triggers %+v, want topics first then second", ts)
+	}
+	// An update that breaks the expression is refused and changes nothing.
+	bad := genericInput(connectors.Config{TopicExpr: `payload.`})
+	bad.Secrets = connectors.Secrets{}
+	var fe *core.FieldError
+	if _, err := e.intake.Update(t.Context(), e.ws, c.ID, bad); !errors.As(err, &fe) || fe.Field != "config.topicExpr" {
+		t.Fatalf("update with a broken expression: %v", err)
+	}
+	if _, err := e.genericDelivery(c, `{"n":3}`, nil); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -159,11 +159,16 @@ const (
 	EventWebhookDisabled EventType = "webhook.disabled"
 )
 
-// EventTypes lists every event type, for validation and documentation.
-var EventTypes = []EventType{EventRecordAdded, EventUpdated, EventDeleted, EventExpired, EventVoided, EventInstalled, EventUninstalled, EventWebhookDisabled}
+// EventTypes lists every pass event type, for validation and
+// documentation; EventWebhookDisabled is the one event that is not about
+// a pass.
+var EventTypes = []EventType{EventRecordAdded, EventUpdated, EventDeleted, EventExpired, EventVoided, EventInstalled, EventUninstalled}
 
 // Valid reports whether t is a known event type.
 func (t EventType) Valid() bool {
+	if t == EventWebhookDisabled {
+		return true
+	}
 	for _, k := range EventTypes {
 		if k == t {
 			return true

@@ -27,6 +27,9 @@ const (
 	PrefixShareLink = "shl"
 	PrefixConnector = "con"
 	PrefixTrigger   = "trg"
+	PrefixWebhook   = "whk"
+	// PrefixWebhookMessage starts webhook-id values (WebhookDeliveryID).
+	PrefixWebhookMessage = "msg"
 )
 
 var idMu sync.Mutex

@@ -88,6 +88,8 @@ type Store interface {
 	TemplateStore
 	PassStore
 	EventStore
+	PassChangeStore
+	InsightStore
 }
 
 // IdempotencyStore remembers the first answer to a request carrying an

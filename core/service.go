@@ -319,7 +319,7 @@ func (s *Service) newPass(workspaceID, id string, in PassInput) Pass {
 	src.admit(in.Source, in.Data)
 	return Pass{
 		Source: src,
-		ID: id, WorkspaceID: workspaceID, TemplateID: in.TemplateID, ExternalID: in.ExternalID,
+		ID:     id, WorkspaceID: workspaceID, TemplateID: in.TemplateID, ExternalID: in.ExternalID,
 		Data: data, Lifecycle: lc, Version: 1, AuthToken: RandomToken(20),
 		WalletStatus: WalletNone, CreatedAt: now, UpdatedAt: now,
 	}

@@ -60,6 +60,9 @@ type Config struct {
 	// Connectors serves connectors, their hook URLs, triggers and mapping
 	// files. Nil: those routes are absent.
 	Connectors *ConnectorsConfig
+	// Webhooks serves outbound webhook subscriptions, their delivery log
+	// and replays. Nil: those routes are absent.
+	Webhooks *WebhooksConfig
 	// Now is the clock for idempotency records. Default time.Now (UTC).
 	Now func() time.Time
 }
@@ -108,6 +111,11 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.Connectors != nil {
 		if err := cfg.Connectors.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if cfg.Webhooks != nil {
+		if err := cfg.Webhooks.validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}

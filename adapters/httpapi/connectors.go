@@ -45,6 +45,10 @@ func (cfg *ConnectorsConfig) validate() error {
 // errHookAuth is a delivery whose signature (or timestamp) does not verify.
 var errHookAuth = errors.New("webhook signature not verified")
 
+// errHookKey is a verified delivery the connector's topicExpr or
+// dedupeExpr cannot make a key of (a 400 naming the config field).
+var errHookKey = errors.New("no topic or dedupe key")
+
 func (s *Server) connectorRoutes(api, limited func(method, path string, h echo.HandlerFunc) route) []route {
 	if s.cfg.Connectors == nil {
 		return nil
@@ -171,7 +175,10 @@ func (s *Server) receiveHook(c echo.Context) error {
 		return err
 	}
 	r, err := s.cfg.Connectors.Intake.Receive(c.Request().Context(), id, c.Request().Method, c.Request().Header, body)
+	var ke *connectors.KeyError
 	switch {
+	case errors.As(err, &ke):
+		return badRequest(errHookKey, ke.Field, ke.Error())
 	case errors.Is(err, verify.ErrSignature), errors.Is(err, verify.ErrStale):
 		s.log.Warn("webhook refused", "connectorId", id, "err", err)
 		return fmt.Errorf("%w: %w", errHookAuth, err)

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -79,5 +80,77 @@ func TestMappingFilesAreValidatedAndVersioned(t *testing.T) {
 	e.ok(req{Method: "GET", Path: "/v1/mappings", Key: e.viewer}, http.StatusOK, &all)
 	if len(all.Data) != 1 || all.Data[0].Version != 2 {
 		t.Fatalf("mappings %+v", all.Data)
+	}
+}
+
+func TestConnectorKeyExpressions(t *testing.T) {
+	e := newEnv(t)
+	const key = "generic-key-0123456789"
+	connector := func(cfg map[string]any) response {
+		cfg["scheme"] = "apiKey"
+		return e.do(req{Method: "POST", Path: "/v1/connectors", Key: e.editor, Body: map[string]any{
+			"name": "crm", "kind": "generic", "secrets": map[string]any{"keys": []string{key}}, "config": cfg, "mapping": "m",
+		}})
+	}
+	// Compiled when saved: the problem names the field and the position.
+	p := problem(t, connector(map[string]any{"topicExpr": "payload.type +"}), http.StatusUnprocessableEntity, "config.topicExpr")
+	if !strings.Contains(p.Detail, "line 1, column") {
+		t.Fatalf("detail %q lacks the position", p.Detail)
+	}
+	problem(t, connector(map[string]any{"dedupeExpr": "nosuch.id"}), http.StatusUnprocessableEntity, "config.dedupeExpr")
+
+	var con connectorView
+	res := connector(map[string]any{"topicHeader": "X-Event", "topicExpr": `payload.type + "." + payload.action`, "dedupeExpr": "payload.id"})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.Status, res.Body)
+	}
+	if err := json.Unmarshal(res.Body, &con); err != nil {
+		t.Fatal(err)
+	}
+	hook := func(body string, header map[string]string) response {
+		h := map[string]string{"X-Api-Key": key}
+		for k, v := range header {
+			h[k] = v
+		}
+		return e.do(req{Method: "POST", Path: "/hooks/" + con.ID, Body: body, Header: h})
+	}
+	cases := []struct {
+		name   string
+		body   string
+		header map[string]string
+		status int
+		field  string
+		topic  string
+	}{
+		{"no id for the dedupe key", `{"type":"order","action":"paid"}`, nil, http.StatusBadRequest, "config.dedupeExpr", ""},
+		{"a fraction is no dedupe key", `{"type":"order","action":"paid","id":1.5}`, nil, http.StatusBadRequest, "config.dedupeExpr", ""},
+		{"no type for the topic", `{"id":7}`, nil, http.StatusBadRequest, "config.topicExpr", ""},
+		{"the expressions", `{"type":"order","action":"paid","id":706405506930370084}`, nil, http.StatusOK, "", "order.paid"},
+		{"the header wins", `{"id":8}`, map[string]string{"X-Event": "order.refunded"}, http.StatusOK, "", "order.refunded"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var before list[core.Trigger]
+			e.ok(req{Method: "GET", Path: "/v1/triggers", Key: e.viewer}, http.StatusOK, &before)
+			res := hook(tc.body, tc.header)
+			if tc.status != http.StatusOK {
+				problem(t, res, tc.status, tc.field)
+				var after list[core.Trigger]
+				e.ok(req{Method: "GET", Path: "/v1/triggers", Key: e.viewer}, http.StatusOK, &after)
+				if len(after.Data) != len(before.Data) {
+					t.Fatalf("a refused delivery stored a trigger")
+				}
+				return
+			}
+			var r struct{ TriggerIDs []string }
+			if res.Status != http.StatusOK || json.Unmarshal(res.Body, &r) != nil || len(r.TriggerIDs) != 1 {
+				t.Fatalf("delivery: %d %s", res.Status, res.Body)
+			}
+			var tr core.Trigger
+			e.ok(req{Method: "GET", Path: "/v1/triggers/" + r.TriggerIDs[0], Key: e.viewer}, http.StatusOK, &tr)
+			if tr.Topic != tc.topic {
+				t.Fatalf("topic %q, want %q", tr.Topic, tc.topic)
+			}
+		})
 	}
 }

@@ -90,6 +90,7 @@ func newEnvWith(t testing.TB, st *sqlite.Store, svc *core.Service, opts ...envOp
 	}
 	cfg.Google = e.googleConfig(t, st)
 	cfg.Connectors = &ConnectorsConfig{Intake: connectors.New(st, testBox(t), testPublicURL), Store: st}
+	cfg.Webhooks = webhooksConfig(t, st)
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -90,6 +90,9 @@ func (s *Server) listPasses(c echo.Context) error {
 	if q.UpdatedSince, err = timeParam(c, "updatedSince"); err != nil {
 		return err
 	}
+	if c.QueryParams().Has("changedSince") {
+		return s.listPassChanges(c, q)
+	}
 	ps, next, err := s.svc.ListPasses(c.Request().Context(), workspaceID(c), q)
 	if err != nil {
 		return paramError(err, "cursor", "limit")

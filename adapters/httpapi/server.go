@@ -135,9 +135,11 @@ func (s *Server) table() []route {
 		api(http.MethodDelete, "/v1/templates/{templateId}/passes/{externalId}", s.deletePassByExternalID),
 
 		api(http.MethodGet, "/v1/events", s.listEvents),
+		api(http.MethodGet, "/v1/insights/installs", s.installInsights),
 	}
 	routes = append(routes, s.appleRoutes(api, open, passkit)...)
 	routes = append(routes, s.googleRoutes(api, open, passkit)...)
+	routes = append(routes, s.webhookRoutes(api)...)
 	return append(routes, s.connectorRoutes(api, passkit)...)
 }
 

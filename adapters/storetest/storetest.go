@@ -25,6 +25,8 @@ type Store interface {
 	core.GoogleCallbackStore
 	core.ConnectorStore
 	core.MappingStore
+	core.HistoryStore
+	core.WebhookStore
 }
 
 type testCase struct {
@@ -45,9 +47,13 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	cases = append(cases, serviceCases...)
 	cases = append(cases, sourceCases...)
 	cases = append(cases, flappingCases...)
+	cases = append(cases, retentionCases...)
 	cases = append(cases, appleCases...)
 	cases = append(cases, googleCases...)
 	cases = append(cases, connectorCases...)
+	cases = append(cases, webhookCases...)
+	cases = append(cases, backfillCases...)
+	cases = append(cases, insightCases...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -27,6 +27,7 @@ import (
 	"github.com/passhub/passhub/adapters/queue"
 	"github.com/passhub/passhub/adapters/secretbox"
 	"github.com/passhub/passhub/adapters/sqlite"
+	"github.com/passhub/passhub/adapters/webhooks"
 	"github.com/passhub/passhub/connectors"
 	"github.com/passhub/passhub/core"
 	"github.com/passhub/passhub/mappings"
@@ -42,6 +43,8 @@ type store interface {
 	core.GoogleCallbackStore
 	core.ConnectorStore
 	core.MappingStore
+	core.HistoryStore
+	core.WebhookStore
 	core.Pinger
 }
 
@@ -59,6 +62,8 @@ type app struct {
 	pusher  *apple.Pusher
 	wallet  *google.Wallet
 	intake  *connectors.Intake
+	hooks   *webhooks.Manager
+	guard   *webhooks.Guard
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -107,6 +112,11 @@ func openApp(ctx context.Context, cfg Config, stderr io.Writer) (*app, error) {
 		BaseURL: cfg.GoogleAPIURL, PublicURL: cfg.PublicURL, Origins: cfg.GoogleOrigins, Log: log,
 	})
 	a.intake = connectors.New(a.store, box, cfg.PublicURL)
+	a.guard = webhooks.NewGuard(cfg.WebhooksAllowPrivate)
+	if a.hooks, err = webhooks.NewManager(webhooks.Config{Store: a.store, Box: box, URLs: a.guard}); err != nil {
+		a.close()
+		return nil, fmt.Errorf("building webhooks: %w", err)
+	}
 	return a, nil
 }
 
@@ -311,6 +321,7 @@ func (a *app) startAPI(ctx context.Context, wg *sync.WaitGroup, fail context.Can
 			PassKit: a.passkit, Issuer: a.issuer, Pusher: a.pusher, Store: a.store, PublicURL: a.cfg.PublicURL,
 		},
 		Connectors: &httpapi.ConnectorsConfig{Intake: a.intake, Store: a.store},
+		Webhooks:   &httpapi.WebhooksConfig{Manager: a.hooks},
 		Google: &httpapi.GoogleConfig{
 			Wallet: a.wallet, Store: a.store,
 			Verifier: callback.NewVerifier(callback.Config{KeysURL: a.cfg.GoogleKeysURL, SenderID: a.cfg.GoogleSenderID}),
@@ -373,6 +384,25 @@ func (a *app) purgeGoogleNonces() queue.Chore {
 	}
 }
 
+// purgeHistory keeps the outbox and the push log from growing without
+// bound: every event leaves finished jobs and every push a log row.
+func (a *app) purgeHistory() queue.Chore {
+	return queue.Chore{
+		Name:     "purge-history",
+		Interval: time.Hour,
+		Run: func(ctx context.Context) error {
+			n, err := a.store.PurgeHistory(ctx, time.Now().Add(-a.cfg.Retention))
+			if err != nil {
+				return fmt.Errorf("purging history: %w", err)
+			}
+			if n.Jobs+n.PushLogs > 0 {
+				a.log.Info("purged history", "jobs", n.Jobs, "pushLogs", n.PushLogs)
+			}
+			return nil
+		},
+	}
+}
+
 func mkdirData(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating PASSHUB_DATA_DIR %s: %w", dir, err)
@@ -413,7 +443,11 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 		}
 		opt = o
 	}
-	routing := queue.Routing{}.WithDefaults()
+	// A webhook message follows its own schedule (8 attempts over about
+	// 28 hours, the Deliverer counts them): the queue must not give up first.
+	routing := queue.Routing{Kinds: map[string]queue.KindOptions{
+		core.JobKindWebhookDeliver: {MaxRetry: 10, Timeout: time.Minute},
+	}}.WithDefaults()
 	enq, err := queue.NewEnqueuer(opt, queue.EnqueuerConfig{Routing: routing})
 	if err != nil {
 		stop()
@@ -435,7 +469,20 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 	runner := core.NewJobRunner(a.store)
 	// Fan-out children (a dispatch's push jobs) reach the queue at once.
 	runner.OnChildren = relayer.Notify
-	runner.Handle(core.JobKindDispatch, core.NewDispatcher(a.store, a.pusher, a.wallet))
+	consumer, err := webhooks.NewConsumer(webhooks.ConsumerConfig{Store: a.store})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("building the webhook consumer: %w", err)
+	}
+	deliverer, err := webhooks.NewDeliverer(webhooks.DelivererConfig{
+		Store: a.store, Keys: a.hooks, Client: a.guard.Client(a.cfg.WorkerConcurrency), Logger: a.log,
+	})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("building the webhook deliverer: %w", err)
+	}
+	runner.Handle(core.JobKindDispatch, core.NewDispatcher(a.store, a.pusher, a.wallet, consumer))
+	runner.Handle(core.JobKindWebhookDeliver, deliverer)
 	runner.Handle(google.JobSync, a.wallet)
 	runner.Handle(google.JobClass, a.wallet)
 	runner.Handle(core.JobKindTriggerApply, connectors.NewApplier(a.store, a.service))
@@ -466,7 +513,7 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 		}
 	})
 	wg.Go(func() {
-		err := queue.RunChores(ctx, a.log, queue.PurgeIdempotencyKeys(a.store, httpapi.IdempotencyTTL, a.log), a.purgeGoogleNonces())
+		err := queue.RunChores(ctx, a.log, queue.PurgeIdempotencyKeys(a.store, httpapi.IdempotencyTTL, a.log), a.purgeGoogleNonces(), a.purgeHistory())
 		if err != nil && ctx.Err() == nil {
 			fail(fmt.Errorf("housekeeping: %w", err))
 		}

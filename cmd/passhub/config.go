@@ -34,13 +34,17 @@ type Config struct {
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
 	SweepAfter        time.Duration
-	APNsURL           string
-	APNsCAFile        string
-	GoogleAPIURL      string
-	GoogleKeysURL     string
-	GoogleSenderID    string
-	GoogleOrigins     []string
-	MappingsDir       string
+	Retention         time.Duration
+	// WebhooksAllowPrivate lets webhook subscriptions reach loopback and
+	// private addresses (local development and tests only).
+	WebhooksAllowPrivate bool
+	APNsURL              string
+	APNsCAFile           string
+	GoogleAPIURL         string
+	GoogleKeysURL        string
+	GoogleSenderID       string
+	GoogleOrigins        []string
+	MappingsDir          string
 
 	masterKey []byte // decoded MasterKey, set by load
 }
@@ -71,6 +75,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("workerConcurrency", c.WorkerConcurrency),
 		slog.String("shutdownTimeout", c.ShutdownTimeout.String()),
 		slog.String("sweepAfter", c.SweepAfter.String()),
+		slog.String("retention", c.Retention.String()),
+		slog.Bool("webhooksAllowPrivate", c.WebhooksAllowPrivate),
 		slog.String("apnsURL", c.APNsURL),
 		slog.String("apnsCAFile", c.APNsCAFile),
 		slog.String("googleAPIURL", c.GoogleAPIURL),
@@ -151,6 +157,22 @@ func settings() []setting {
 				return errors.New("must be a duration of at least 1s, such as 2m")
 			}
 			c.SweepAfter = d
+			return nil
+		}},
+		{"retention", "PASSHUB_RETENTION", "720h", "finished jobs and push logs older than this are deleted (hourly)", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 24*time.Hour {
+				return errors.New("must be a duration of at least 24h, such as 720h")
+			}
+			c.Retention = d
+			return nil
+		}},
+		{"webhooks-allow-private", "PASSHUB_WEBHOOKS_ALLOW_PRIVATE", "false", "let webhook URLs reach loopback, private and link-local addresses (development and tests only)", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("must be true or false")
+			}
+			c.WebhooksAllowPrivate = b
 			return nil
 		}},
 		{"apns-url", "PASSHUB_APNS_URL", "https://api.push.apple.com", "APNs base URL (the development server or a local mock for tests)", str(func(c *Config) *string { return &c.APNsURL })},

@@ -47,6 +47,8 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"PASSHUB_MAX_BODY_BYTES": "lots"}, "PASSHUB_MAX_BODY_BYTES"},
 		{map[string]string{"PASSHUB_WORKER_CONCURRENCY": "0"}, "PASSHUB_WORKER_CONCURRENCY"},
 		{map[string]string{"PASSHUB_SHUTDOWN_TIMEOUT": "-1s"}, "PASSHUB_SHUTDOWN_TIMEOUT"},
+		{map[string]string{"PASSHUB_RETENTION": "1h"}, "PASSHUB_RETENTION"},
+		{map[string]string{"PASSHUB_WEBHOOKS_ALLOW_PRIVATE": "maybe"}, "PASSHUB_WEBHOOKS_ALLOW_PRIVATE"},
 		{map[string]string{"PASSHUB_DATA_DIR": ""}, ""}, // empty env falls back to the default
 	} {
 		_, _, err := loadConfig("serve", nil, envOf(tc.env), &bytes.Buffer{})

@@ -34,6 +34,8 @@ Usage:
   passhub workspaces create NAME    create a workspace; prints {"workspaceId","apiKey"}
   passhub mappings check DIR        validate every mapping file in DIR (exit 1 on any problem)
   passhub mappings test DIR         run the test cases beside each mapping (<name>_test.yaml)
+  passhub export passes --format csv|jsonl [--workspace W] [--changed-since T] [--out FILE]
+                                    every pass (changed since T) in change order, for a CRM rebuild
   passhub version                   print the version
 
 Every flag has an environment variable (flags win); run "passhub serve -h".
@@ -89,6 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return createWorkspace(ctx, cfg, rest[0], stdout, stderr)
 	case "mappings":
 		return runMappings(args, stdout)
+	case "export":
+		return runExport(ctx, args, getenv, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

@@ -1,0 +1,223 @@
+package webhooks_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/passhub/passhub/adapters/postgres"
+	"github.com/passhub/passhub/adapters/postgres/pgtest"
+	"github.com/passhub/passhub/adapters/queue"
+	"github.com/passhub/passhub/adapters/secretbox"
+	"github.com/passhub/passhub/adapters/sqlite"
+	"github.com/passhub/passhub/adapters/webhooks"
+	"github.com/passhub/passhub/adapters/webhooks/webhookstest"
+	"github.com/passhub/passhub/core"
+)
+
+const (
+	// benchSubscriptions endpoints want every pass event of the
+	// workspace: one event is that many messages.
+	benchSubscriptions = 1000
+	// benchWorkers is the default PASSHUB_WORKER_CONCURRENCY.
+	benchWorkers = 20
+)
+
+// BenchmarkDeliveryFanout times webhook delivery of one pass event to
+// benchSubscriptions subscriptions, all on one local receiver (HTTP/1.1
+// on loopback, answering 204 at once), through the worker's path: the
+// event's dispatch job fans out through the Consumer, the real relay
+// (queue.Relayer) hands the pending jobs to an in-process queue standing
+// in for Redis, and benchWorkers goroutines run them with a
+// core.JobRunner: each job loads the subscription and event, builds and
+// signs the message, POSTs it through the guarded client and records
+// the attempt. An operation is one event, until every delivery is done.
+//
+// Metrics: deliveries/s; conns, the TCP connections the receiver saw
+// per event (keep-alive reuse keeps it at about benchWorkers or less).
+func BenchmarkDeliveryFanout(b *testing.B) {
+	b.Run("store=sqlite", func(b *testing.B) {
+		st, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "passhub.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		benchmarkDeliveryFanout(b, st)
+	})
+	b.Run("store=postgres", func(b *testing.B) {
+		// The pool size passhub runs with (postgres.Options defaults).
+		st, err := postgres.Open(b.Context(), pgtest.NewDatabase(b), postgres.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(st.Close)
+		benchmarkDeliveryFanout(b, st)
+	})
+}
+
+// benchStore is what the delivery path needs of a store.
+type benchStore interface {
+	core.Store
+	core.JobStore
+	webhooks.Store
+}
+
+func benchmarkDeliveryFanout(b *testing.B, st benchStore) {
+	ctx, cancel := context.WithCancel(b.Context())
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	key := make([]byte, secretbox.KeySize)
+	_, _ = rand.Read(key)
+	box, err := secretbox.New(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	guard := webhooks.NewGuard(true) // the receiver is on loopback
+	m, err := webhooks.NewManager(webhooks.Config{Store: st, Box: box, URLs: guard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc := core.NewService(st)
+	ws, _, err := svc.CreateWorkspace(ctx, "bench-webhooks", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tpl, err := svc.CreateTemplate(ctx, ws.ID, core.Template{Name: "Card", Style: core.StyleStoreCard, Description: "d", OrganizationName: "Bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rcv := webhookstest.Start(b, webhookstest.Options{CountOnly: true})
+	for i := range benchSubscriptions {
+		if _, err := m.Create(ctx, ws.ID, webhooks.Input{URL: fmt.Sprintf("%s/hooks/%d", rcv.URL, i), Events: []string{"pass.*"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	// A worker process: deliverer, consumer, runner, relay.
+	d, err := webhooks.NewDeliverer(webhooks.DelivererConfig{Store: st, Keys: m, Client: guard.Client(benchWorkers), Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	consumer, err := webhooks.NewConsumer(webhooks.ConsumerConfig{Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runner := core.NewJobRunner(st)
+	runner.Handle(core.JobKindDispatch, core.NewDispatcher(st, consumer))
+	runner.Handle(core.JobKindWebhookDeliver, d)
+	q := &benchQueue{tasks: make(chan int64, 4*benchSubscriptions), idle: make(chan struct{}, 1)}
+	relayer, err := queue.NewRelayer(&core.Relay{Store: st, Queue: q}, queue.RelayConfig{Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runner.OnChildren = relayer.Notify
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { _ = relayer.Run(ctx) })
+	for range benchWorkers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case id := <-q.tasks:
+					if err := runner.Run(ctx, id); err != nil && ctx.Err() == nil {
+						// No retry here: with the receiver answering 204,
+						// any failure is a bug the benchmark must report.
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err)
+						_ = runner.Fail(context.WithoutCancel(ctx), id, err, true)
+					}
+					q.done()
+				}
+			}
+		})
+	}
+
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := svc.CreatePass(ctx, ws.ID, core.PassInput{TemplateID: tpl.ID, ExternalID: fmt.Sprintf("cust-%d", i), Data: map[string]any{"points": i}}); err != nil {
+			b.Fatal(err)
+		}
+		relayer.Notify()
+		if err := q.waitIdle(ctx, st); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d jobs failed, first: %v", n, firstErr.Load())
+	}
+	if got, want := rcv.Count(), int64(b.N*benchSubscriptions); got != want {
+		b.Fatalf("the receiver got %d messages, want %d", got, want)
+	}
+	b.ReportMetric(float64(b.N*benchSubscriptions)/b.Elapsed().Seconds(), "deliveries/s")
+	b.ReportMetric(float64(rcv.Connections())/float64(b.N), "conns")
+}
+
+// benchQueue stands in for Redis: Enqueue hands the job ID to the
+// workers. It counts jobs handed over and finished, so the benchmark
+// knows when nothing is running.
+type benchQueue struct {
+	tasks    chan int64
+	idle     chan struct{}
+	enqueued atomic.Int64
+	finished atomic.Int64
+}
+
+func (q *benchQueue) Enqueue(ctx context.Context, j core.Job) error {
+	q.enqueued.Add(1)
+	select {
+	case q.tasks <- j.ID:
+		return nil
+	case <-ctx.Done():
+		q.enqueued.Add(-1)
+		return ctx.Err()
+	}
+}
+
+func (q *benchQueue) done() {
+	if q.finished.Add(1) == q.enqueued.Load() {
+		select {
+		case q.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitIdle returns once no job is pending or running: every job handed
+// over finished (a job's children are committed before it counts as
+// finished), no job is pending, and still nothing new was handed over.
+func (q *benchQueue) waitIdle(ctx context.Context, st core.JobStore) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-q.idle:
+		case <-tick.C:
+		}
+		handed := q.enqueued.Load()
+		if handed == 0 || q.finished.Load() != handed {
+			continue
+		}
+		pending, err := st.PendingJobs(ctx, 1)
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 && q.enqueued.Load() == handed {
+			return nil
+		}
+	}
+}

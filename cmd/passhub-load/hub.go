@@ -1,0 +1,433 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+)
+
+// hubOptions says how to start the passhub under load.
+type hubOptions struct {
+	Binary            string // passhub executable
+	PostgresURL       string // admin DSN of the server; a fresh database is made on it
+	RedisURL          string // server; a free database number is claimed on it
+	Mode              string // serve (API and workers, as deployed) or api (intake only)
+	WorkerConcurrency int    // 0 keeps passhub's default
+	LogLevel          string
+}
+
+// hub is one running passhub on its own PostgreSQL database and Redis
+// database, both removed by close.
+type hub struct {
+	Base     string // http://127.0.0.1:port
+	AdminKey string
+	DB       *pgxpool.Pool // the passhub database, for checks straight at the store
+
+	cmd     *exec.Cmd
+	exited  chan error
+	dir     string
+	logPath string
+	cleanup []func()
+}
+
+// startHub makes a database and a Redis database, starts passhub on them
+// and waits until /readyz answers 200. On error everything made so far is
+// removed.
+func startHub(ctx context.Context, o hubOptions) (h *hub, err error) {
+	h = &hub{}
+	defer func() {
+		if err != nil {
+			if tail := h.logTail(); tail != "" {
+				err = fmt.Errorf("%w\npasshub log (last lines):\n%s", err, tail)
+			}
+			h.close()
+			h = nil
+		}
+	}()
+	if h.dir, err = os.MkdirTemp("", "passhub-load"); err != nil {
+		return h, fmt.Errorf("making a data dir: %w", err)
+	}
+	h.cleanup = append(h.cleanup, func() { _ = os.RemoveAll(h.dir) })
+
+	dsn, drop, err := createDatabase(ctx, o.PostgresURL)
+	if err != nil {
+		return h, err
+	}
+	h.cleanup = append(h.cleanup, drop)
+
+	redisURL, release, err := claimRedisDB(ctx, o.RedisURL)
+	if err != nil {
+		return h, err
+	}
+	h.cleanup = append(h.cleanup, release)
+
+	addr, err := freeAddr()
+	if err != nil {
+		return h, err
+	}
+	h.Base = "http://" + addr
+	h.AdminKey = "phk_load_" + randomHex(12)
+	env := []string{
+		"PASSHUB_ADDR=" + addr,
+		"PASSHUB_DATA_DIR=" + h.dir,
+		"PASSHUB_DATABASE_URL=" + dsn,
+		"PASSHUB_REDIS_URL=" + redisURL,
+		"PASSHUB_MASTER_KEY=" + base64.StdEncoding.EncodeToString(randomBytes(32)),
+		"PASSHUB_BOOTSTRAP_KEY=" + h.AdminKey,
+		"PASSHUB_LOG_LEVEL=" + o.LogLevel,
+		// Nothing under load may leave the machine: the providers point at
+		// a closed loopback port (no pass here has a device or a Google
+		// class, so none is called anyway).
+		"PASSHUB_APNS_URL=https://127.0.0.1:9",
+		"PASSHUB_GOOGLE_API_URL=http://127.0.0.1:9/",
+		"PASSHUB_GOOGLE_KEYS_URL=http://127.0.0.1:9/keys",
+	}
+	if o.WorkerConcurrency > 0 {
+		env = append(env, "PASSHUB_WORKER_CONCURRENCY="+strconv.Itoa(o.WorkerConcurrency))
+	}
+	h.logPath = filepath.Join(h.dir, "passhub.log")
+	logf, err := os.Create(h.logPath)
+	if err != nil {
+		return h, fmt.Errorf("creating the passhub log: %w", err)
+	}
+	h.cleanup = append(h.cleanup, func() { _ = logf.Close() })
+	h.cmd = exec.Command(o.Binary, o.Mode)
+	h.cmd.Env = append(environWithout("PASSHUB_"), env...)
+	h.cmd.Stdout, h.cmd.Stderr = logf, logf
+	if err := h.cmd.Start(); err != nil {
+		return h, fmt.Errorf("starting %s: %w", o.Binary, err)
+	}
+	h.exited = make(chan error, 1)
+	go func() { h.exited <- h.cmd.Wait() }()
+
+	if err := h.waitReady(ctx, 60*time.Second); err != nil {
+		return h, err
+	}
+	if h.DB, err = pgxpool.New(ctx, dsn); err != nil {
+		return h, fmt.Errorf("connecting to the passhub database: %w", err)
+	}
+	return h, nil
+}
+
+var readyClient = &http.Client{Timeout: 2 * time.Second}
+
+func (h *hub) waitReady(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case err := <-h.exited:
+			h.exited <- err
+			return fmt.Errorf("passhub exited before it was ready: %v", err)
+		default:
+		}
+		res, err := readyClient.Get(h.Base + "/readyz")
+		if err == nil {
+			_ = res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("passhub not ready after %s", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Pid is the passhub process, for its CPU time.
+func (h *hub) Pid() int { return h.cmd.Process.Pid }
+
+// close stops passhub (SIGTERM, then kill after 30 s) and removes its
+// databases and files, in reverse order of making.
+func (h *hub) close() {
+	if h.DB != nil {
+		h.DB.Close()
+	}
+	if h.cmd != nil && h.cmd.Process != nil {
+		_ = h.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-h.exited:
+		case <-time.After(30 * time.Second):
+			_ = h.cmd.Process.Kill()
+			<-h.exited
+		}
+	}
+	for i := len(h.cleanup) - 1; i >= 0; i-- {
+		h.cleanup[i]()
+	}
+}
+
+// logTail is the end of passhub's log, for error messages.
+func (h *hub) logTail() string {
+	if h.logPath == "" {
+		return ""
+	}
+	b, err := os.ReadFile(h.logPath)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-15):], "\n")
+}
+
+// api calls the admin API with a JSON body and decodes a JSON answer; a
+// status other than want is an error carrying the body.
+func (h *hub) api(ctx context.Context, method, path string, body any, want int) (map[string]any, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, h.Base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.AdminKey)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		return nil, fmt.Errorf("%s %s: status %d, want %d: %s", method, path, res.StatusCode, want, raw)
+	}
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return nil, fmt.Errorf("%s %s: answer is not JSON: %s", method, path, raw)
+		}
+	}
+	return out, nil
+}
+
+// createDatabase makes a fresh, empty database on the server at admin
+// (passhub migrates it at start) and returns its DSN and how to drop it.
+func createDatabase(ctx context.Context, admin string) (string, func(), error) {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", nil, fmt.Errorf("connecting to PostgreSQL at %s: %w", redactURL(admin), err)
+	}
+	defer conn.Close(context.Background())
+	name := "passhub_load_" + randomHex(6)
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("creating database %s: %w", name, err)
+	}
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "passhub-load: database %s left behind: %v\n", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
+			fmt.Fprintf(os.Stderr, "passhub-load: dropping database %s: %v\n", name, err)
+		}
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		drop()
+		return "", nil, fmt.Errorf("parsing the PostgreSQL URL: %w", err)
+	}
+	u.Path = "/" + name
+	return u.String(), drop, nil
+}
+
+// Redis databases are claimed with the keys adapters/queue/redistest uses
+// (in database 0, set only if absent, expiring), so a load run and a test
+// run on the same server never share a database.
+const (
+	redisFirstDB, redisLastDB = 1, 15
+	redisClaimTTL             = 10 * time.Minute
+)
+
+func redisClaimKey(db int) string { return fmt.Sprintf("passhub:redistest:db:%d", db) }
+
+var redisRelease = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// claimRedisDB claims a free database on the server at raw, flushes it and
+// returns its URL and how to flush and release it. The claim is renewed
+// while held.
+func claimRedisDB(ctx context.Context, raw string) (string, func(), error) {
+	base, err := redis.ParseURL(raw)
+	if err != nil {
+		return "", nil, fmt.Errorf("parsing the Redis URL: %w", err)
+	}
+	base.DB = 0
+	admin := redis.NewClient(base)
+	token := randomHex(8)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		for db := redisFirstDB; db <= redisLastDB; db++ {
+			key := redisClaimKey(db)
+			ok, err := admin.SetNX(ctx, key, token, redisClaimTTL).Result()
+			if err != nil {
+				admin.Close()
+				return "", nil, fmt.Errorf("claiming Redis database %d at %s: %w", db, base.Addr, err)
+			}
+			if !ok {
+				continue
+			}
+			opt := *base
+			opt.DB = db
+			flush := func() error {
+				c := redis.NewClient(&opt)
+				defer c.Close()
+				return c.FlushDB(context.Background()).Err()
+			}
+			if err := flush(); err != nil {
+				admin.Close()
+				return "", nil, fmt.Errorf("flushing Redis database %d: %w", db, err)
+			}
+			stop := make(chan struct{})
+			go func() {
+				t := time.NewTicker(redisClaimTTL / 4)
+				defer t.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-t.C:
+						_ = admin.Expire(context.Background(), key, redisClaimTTL).Err()
+					}
+				}
+			}()
+			release := func() {
+				close(stop)
+				if err := flush(); err != nil {
+					fmt.Fprintf(os.Stderr, "passhub-load: flushing Redis database %d: %v\n", db, err)
+				}
+				_ = redisRelease.Run(context.Background(), admin, []string{key}, token).Err()
+				admin.Close()
+			}
+			u := url.URL{Scheme: "redis", Host: base.Addr, Path: "/" + strconv.Itoa(db)}
+			if base.TLSConfig != nil {
+				u.Scheme = "rediss"
+			}
+			if base.Username != "" || base.Password != "" {
+				u.User = url.UserPassword(base.Username, base.Password)
+			}
+			return u.String(), release, nil
+		}
+		if time.Now().After(deadline) {
+			admin.Close()
+			return "", nil, errors.New("every Redis database 1..15 stayed claimed for 2 minutes")
+		}
+		select {
+		case <-ctx.Done():
+			admin.Close()
+			return "", nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// buildPasshub builds ./cmd/passhub (run from the module root) into dir.
+func buildPasshub(dir string) (string, error) {
+	bin := filepath.Join(dir, "passhub")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/passhub")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/passhub (run from the module root, or pass -passhub): %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// environWithout is this process's environment less the variables whose
+// names start with prefix (so a developer's PASSHUB_* settings do not leak
+// into the measured process).
+func environWithout(prefix string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, prefix) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func randomHex(n int) string { return hex.EncodeToString(randomBytes(n)) }
+
+// pgCounters are the passhub database's cumulative statistics (PostgreSQL
+// publishes them with up to a second's delay, so a run's delta is close,
+// not exact).
+type pgCounters struct {
+	Commits, Rollbacks, Inserted, Updated, Deleted, Fetched int64
+}
+
+func (h *hub) pgCounters(ctx context.Context) (pgCounters, error) {
+	var c pgCounters
+	err := h.DB.QueryRow(ctx, `SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched
+		FROM pg_stat_database WHERE datname = current_database()`).Scan(&c.Commits, &c.Rollbacks, &c.Inserted, &c.Updated, &c.Deleted, &c.Fetched)
+	if err != nil {
+		return c, fmt.Errorf("reading pg_stat_database: %w", err)
+	}
+	return c, nil
+}
+
+// perRequest is the delta from a to b divided by n, by counter.
+func (b pgCounters) perRequest(a pgCounters, n int64) map[string]float64 {
+	if n <= 0 {
+		return nil
+	}
+	f := func(x, y int64) float64 { return float64(y-x) / float64(n) }
+	return map[string]float64{
+		"commits": f(a.Commits, b.Commits), "rollbacks": f(a.Rollbacks, b.Rollbacks), "rowsInserted": f(a.Inserted, b.Inserted),
+		"rowsUpdated": f(a.Updated, b.Updated), "rowsDeleted": f(a.Deleted, b.Deleted), "rowsFetched": f(a.Fetched, b.Fetched),
+	}
+}
