@@ -421,3 +421,33 @@ func TestUpdatedConnectorKeyExpressionIsUsedForTheNextDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Intake keeps connectors ready between deliveries; its own changes to a
+// connector (a new secret, a delete) apply to the very next delivery.
+func TestConnectorChangesApplyToTheNextDelivery(t *testing.T) {
+	e := newEnv(t)
+	c := e.create(connectors.Input{Name: "shop", Kind: core.ConnectorShopify, Secrets: connectors.Secrets{Secrets: []string{"first"}}, Mapping: "m"})
+	receive := func(secret, id string) error {
+		body := `{"id":1}`
+		_, err := e.intake.Receive(t.Context(), c.ID, "POST", shopifyHeaders(secret, body, id), []byte(body))
+		return err
+	}
+	if err := receive("first", "w1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.intake.Update(t.Context(), e.ws, c.ID, connectors.Input{Name: "shop", Kind: core.ConnectorShopify, Secrets: connectors.Secrets{Secrets: []string{"second"}}, Mapping: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := receive("first", "w2"); !errors.Is(err, verify.ErrSignature) {
+		t.Fatalf("old secret after the update: %v, want a signature error", err)
+	}
+	if err := receive("second", "w3"); err != nil {
+		t.Fatalf("new secret: %v", err)
+	}
+	if err := e.intake.Delete(t.Context(), e.ws, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := receive("second", "w4"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("after delete: %v, want not found", err)
+	}
+}

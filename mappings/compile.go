@@ -72,7 +72,7 @@ type expression struct {
 var disabledBuiltins = []string{"date", "timezone", "now"}
 
 // compileOptions are the options every expression is compiled with; the
-// expected-type option comes on top.
+// expected-type option comes on top. A nil guard leaves out the patches.
 func (l *loader) compileOptions(g *guard) []expr.Option {
 	opts := []expr.Option{
 		expr.Env(env{}),
@@ -81,6 +81,9 @@ func (l *loader) compileOptions(g *guard) []expr.Option {
 	}
 	for _, name := range disabledBuiltins {
 		opts = append(opts, expr.DisableBuiltin(name))
+	}
+	if g == nil {
+		return append(opts, plainFunctionOptions...)
 	}
 	opts = append(opts, functionOptions...)
 	// Visitors run in order, each after a type check: refuse what is not
@@ -120,7 +123,21 @@ func (l *loader) expr(v *yaml.Node, rule, field string, kind resultKind) *expres
 	case kindString:
 		opts = append(opts, expr.AsKind(reflect.String))
 	}
-	prog, err := compileSafely(src, opts)
+	// First without the patches: with them, expr skips checking the
+	// arguments of a call it typed in an earlier pass, so upper(nosuch)
+	// would load and fail only when a trigger arrives.
+	plain := l.compileOptions(nil)
+	switch kind {
+	case kindBool:
+		plain = append(plain, expr.AsBool())
+	case kindString:
+		plain = append(plain, expr.AsKind(reflect.String))
+	}
+	_, err := compileSafely(src, plain)
+	var prog *vm.Program
+	if err == nil {
+		prog, err = compileSafely(src, opts)
+	}
 	if g.err != nil {
 		// What the guard refuses explains more than the type error it causes.
 		err = g.err.Bind(file.NewSource(src))

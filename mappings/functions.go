@@ -106,6 +106,38 @@ func register(f *builtin.Function) {
 	functionOptions = append(functionOptions, expr.Option(func(c *conf.Config) {
 		c.Functions[f.Name] = f
 	}))
+	// The same function as written in a mapping, without the meter the
+	// compiler passes: what the unpatched check compiles against.
+	plain := *f
+	plain.Types = nil
+	for _, t := range f.Types {
+		plain.Types = append(plain.Types, withoutMeter(t))
+	}
+	if len(f.Types) == 0 {
+		plain.Validate = nil
+	}
+	plainFunctionOptions = append(plainFunctionOptions, expr.Option(func(c *conf.Config) {
+		c.Functions[plain.Name] = &plain
+	}))
+}
+
+// plainFunctionOptions declare the functions without their meter
+// parameter (see register).
+var plainFunctionOptions []expr.Option
+
+func withoutMeter(t reflect.Type) reflect.Type {
+	if t.NumIn() == 0 || t.In(0) != meterType {
+		return t
+	}
+	in := make([]reflect.Type, 0, t.NumIn()-1)
+	for i := 1; i < t.NumIn(); i++ {
+		in = append(in, t.In(i))
+	}
+	out := make([]reflect.Type, t.NumOut())
+	for i := range out {
+		out[i] = t.Out(i)
+	}
+	return reflect.FuncOf(in, out, t.IsVariadic())
 }
 
 func withMeter(t reflect.Type) reflect.Type {

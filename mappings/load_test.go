@@ -221,6 +221,11 @@ func TestLoadRefusesExpressionsThatCannotWork(t *testing.T) {
 		{"unknown variable", fieldRule(`payloadd.x`), "fields.f", "unknown name payloadd"},
 		{"pass has no such field", fieldRule(`pass.points`), "fields.f", "points"},
 		{"wrong argument type", fieldRule(`lower(3)`), "fields.f", "cannot use int as argument"},
+		// expr skips re-checking the arguments of a patched call: these
+		// loaded, and failed only when a trigger arrived.
+		{"unknown name inside a function call", fieldRule(`upper(nosuch)`), "fields.f", "unknown name nosuch"},
+		{"unknown name beside a function call", fieldRule(`lower(payload.x) + nosuch`), "fields.f", "unknown name nosuch"},
+		{"unknown name in a hash", fieldRule(`sha256hex(nosuch.x)`), "fields.f", "unknown name nosuch"},
 		{"env() does not exist", fieldRule(`env("HOME")`), "fields.f", "unknown name env"},
 		{"readFile does not exist", fieldRule(`readFile("/etc/passwd")`), "fields.f", "unknown name readFile"},
 		{"httpGet does not exist", fieldRule(`httpGet("http://example.com")`), "fields.f", "unknown name httpGet"},

@@ -62,7 +62,7 @@ func (s *Store) PendingJobs(ctx context.Context, limit int) ([]core.Job, error) 
 	if limit <= 0 {
 		limit = defaultJobLimit
 	}
-	jobs, err := s.listJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = $1 ORDER BY id LIMIT $2`, string(core.JobPending), limit)
+	jobs, err := s.listJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = 'pending' ORDER BY id LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing pending jobs: %w", err)
 	}
@@ -74,8 +74,8 @@ func (s *Store) StaleJobs(ctx context.Context, enqueuedBefore time.Time, limit i
 	if limit <= 0 {
 		limit = defaultJobLimit
 	}
-	jobs, err := s.listJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = $1 AND enqueued_at < $2 ORDER BY id LIMIT $3`,
-		string(core.JobEnqueued), sqlstore.TruncTime(enqueuedBefore), limit)
+	jobs, err := s.listJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = 'enqueued' AND enqueued_at < $1 ORDER BY id LIMIT $2`,
+		sqlstore.TruncTime(enqueuedBefore), limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing stale jobs: %w", err)
 	}

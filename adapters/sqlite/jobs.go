@@ -121,7 +121,7 @@ func (s *Store) PendingJobs(ctx context.Context, limit int) ([]core.Job, error) 
 	if limit <= 0 {
 		limit = defaultJobLimit
 	}
-	jobs, err := s.listJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = ? ORDER BY id LIMIT ?`, string(core.JobPending), limit)
+	jobs, err := s.listJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = 'pending' ORDER BY id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing pending jobs: %w", err)
 	}
@@ -133,8 +133,8 @@ func (s *Store) StaleJobs(ctx context.Context, enqueuedBefore time.Time, limit i
 	if limit <= 0 {
 		limit = defaultJobLimit
 	}
-	jobs, err := s.listJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = ? AND enqueued_at < ? ORDER BY id LIMIT ?`,
-		string(core.JobEnqueued), micros(enqueuedBefore), limit)
+	jobs, err := s.listJobs(ctx, `SELECT `+jobColumns+` FROM jobs WHERE state = 'enqueued' AND enqueued_at < ? ORDER BY id LIMIT ?`,
+		micros(enqueuedBefore), limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing stale jobs: %w", err)
 	}

@@ -35,7 +35,7 @@ export NODE_PATH="$deps/node_modules"
 (cd "$root" && go build -o "$work/passhub" ./cmd/passhub)
 port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
 key="zapier-check-$(node -p 'require("crypto").randomBytes(16).toString("hex")')"
-PASSHUB_BOOTSTRAP_KEY=$key PASSHUB_LOG_LEVEL=warn "$work/passhub" serve \
+PASSHUB_BOOTSTRAP_KEY=$key PASSHUB_LOG_LEVEL=warn PASSHUB_WEBHOOKS_ALLOW_PRIVATE=true "$work/passhub" serve \
 	--addr "127.0.0.1:$port" --data-dir "$work/data" >"$work/passhub.log" 2>&1 &
 pid=$!
 url="http://127.0.0.1:$port"

@@ -123,7 +123,10 @@ test('against a running passhub', { skip }, async (t) => {
       return;
     }
     assert.equal(probe.status, 200, JSON.stringify(probe.body));
-    const targetUrl = `https://hooks.zapier.com/hooks/standard/1/${run}/`;
+    // A loopback stand-in for Zapier's hook URL: the check runs offline,
+    // with PASSHUB_WEBHOOKS_ALLOW_PRIVATE (check.sh); no install happens,
+    // so nothing is delivered to it.
+    const targetUrl = `http://127.0.0.1:9/hooks/standard/1/${run}/`;
     const op = App.triggers.pass_installed.operation;
     const sub = await appTester(op.performSubscribe, { authData, targetUrl });
     assert.ok(sub.id, JSON.stringify(sub));
