@@ -124,12 +124,12 @@ func compileKey(field, src string, max int) (*keyExpr, error) {
 	// A first compile without patches: with them, expr skips checking the
 	// arguments of a call typed in an earlier pass, so upper(nosuch) would
 	// compile and fail only at delivery.
-	_, err := compileKeySafely(src, opts)
+	_, err := mappings.CompileSafely(src, opts)
 	if err == nil {
 		// The guard runs first, on the source as written; then + is
 		// routed through the bounded concatenation.
 		opts = append(opts, expr.Patch(g), expr.Patch(boundedConcat{}))
-		prog, err = compileKeySafely(src, opts)
+		prog, err = mappings.CompileSafely(src, opts)
 		if g.err != nil {
 			err = g.err.Bind(file.NewSource(src))
 		}
@@ -145,31 +145,10 @@ func compileKey(field, src string, max int) (*keyExpr, error) {
 		}
 		return nil, core.Invalid(field, "does not compile: %s", msg)
 	}
-	if t := prog.Node().Type(); t != nil && !keyType(t) {
+	if t := prog.Node().Type(); t != nil && !mappings.KeyType(t) {
 		return nil, core.Invalid(field, "must yield a string or an integer, not %s", t)
 	}
 	return &keyExpr{field: field, max: max, prog: prog}, nil
-}
-
-// compileKeySafely compiles src, turning a compiler panic into an error.
-func compileKeySafely(src string, opts []expr.Option) (p *vm.Program, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			p, err = nil, fmt.Errorf("cannot compile: %v", r)
-		}
-	}()
-	return expr.Compile(src, opts...)
-}
-
-func keyType(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.String, reflect.Interface,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-		reflect.Float32, reflect.Float64:
-		return true
-	}
-	return false
 }
 
 // keyGuard refuses what key expressions may not do, as mapping files

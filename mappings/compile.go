@@ -133,10 +133,10 @@ func (l *loader) expr(v *yaml.Node, rule, field string, kind resultKind) *expres
 	case kindString:
 		plain = append(plain, expr.AsKind(reflect.String))
 	}
-	_, err := compileSafely(src, plain)
+	_, err := CompileSafely(src, plain)
 	var prog *vm.Program
 	if err == nil {
-		prog, err = compileSafely(src, opts)
+		prog, err = CompileSafely(src, opts)
 	}
 	if g.err != nil {
 		// What the guard refuses explains more than the type error it causes.
@@ -161,7 +161,7 @@ func (l *loader) expr(v *yaml.Node, rule, field string, kind resultKind) *expres
 		return nil
 	}
 	if kind == kindExternalID {
-		if t := prog.Node().Type(); t != nil && !externalIDType(t) {
+		if t := prog.Node().Type(); t != nil && !KeyType(t) {
 			l.add(v.Line, rule, field, "must be a string, not %s; wrap it in string(...)", t)
 			return nil
 		}
@@ -171,8 +171,9 @@ func (l *loader) expr(v *yaml.Node, rule, field string, kind resultKind) *expres
 	return e
 }
 
-// compileSafely compiles src, turning a compiler panic into an error.
-func compileSafely(src string, opts []expr.Option) (p *vm.Program, err error) {
+// CompileSafely compiles an expr expression, turning a compiler panic
+// into an error (a hostile input must not take the process down).
+func CompileSafely(src string, opts []expr.Option) (p *vm.Program, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p, err = nil, fmt.Errorf("cannot compile: %v", r)
@@ -181,7 +182,9 @@ func compileSafely(src string, opts []expr.Option) (p *vm.Program, err error) {
 	return expr.Compile(src, opts...)
 }
 
-func externalIDType(t reflect.Type) bool {
+// KeyType reports whether an expression of static type t can give a key
+// (a string, or a number written as an integer): interface types may.
+func KeyType(t reflect.Type) bool {
 	switch t.Kind() {
 	case reflect.String, reflect.Interface,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,

@@ -22,7 +22,7 @@ import (
 	"github.com/passhub/passhub/adapters/apple/testpki"
 	"github.com/passhub/passhub/adapters/postgres"
 	"github.com/passhub/passhub/adapters/postgres/pgtest"
-	"github.com/passhub/passhub/adapters/queue"
+	"github.com/passhub/passhub/adapters/queue/inproc"
 	"github.com/passhub/passhub/adapters/secretbox"
 	"github.com/passhub/passhub/adapters/sqlite"
 	"github.com/passhub/passhub/core"
@@ -336,112 +336,29 @@ func (f *fanoutFixture) pushAll(b *testing.B) int {
 	runner := core.NewJobRunner(f.store)
 	runner.Handle(apple.JobPush, pusher)
 	runner.Handle(apple.JobTemplatePush, pusher)
-	q := &fanoutQueue{tasks: make(chan int64, 1<<14), idle: make(chan struct{}, 1)}
-	relayer, err := queue.NewRelayer(&core.Relay{Store: f.store, Queue: q}, queue.RelayConfig{Logger: log})
+	pool, err := inproc.Start(ctx, f.store, runner, fanoutWorkers, 1<<14, log)
 	if err != nil {
 		b.Fatal(err)
-	}
-	runner.OnChildren = relayer.Notify
-
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = relayer.Run(ctx) })
-	for range fanoutWorkers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case id := <-q.tasks:
-					if err := runner.Run(ctx, id); err != nil && ctx.Err() == nil {
-						// No retry here: with the mock answering 200, any
-						// failure is a bug the benchmark must report.
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, err)
-						_ = runner.Fail(context.WithoutCancel(ctx), id, err, true)
-					}
-					q.done()
-				}
-			}
-		})
 	}
 
 	b.StartTimer()
 	if _, err := pusher.StartTemplatePush(ctx, f.ws, f.tpl); err != nil {
 		b.Fatal(err)
 	}
-	relayer.Notify()
-	if err := q.waitIdle(ctx, f.store); err != nil {
+	pool.Notify()
+	if err := pool.WaitIdle(ctx); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	cancel()
-	wg.Wait()
+	pool.Stop()
 
-	if n := failed.Load(); n > 0 {
-		b.Fatalf("%d jobs failed, first: %v", n, firstErr.Load())
+	if n, err := pool.Failed(); n > 0 {
+		// No retry here: with the mock answering 200, any failure is a
+		// bug the benchmark must report.
+		b.Fatalf("%d jobs failed, first: %v", n, err)
 	}
 	if got, ok := f.mock.Total(), f.ok.Load(); got != fanoutDevices || ok != fanoutDevices {
 		b.Fatalf("the mock got %d pushes (%d accepted), want %d", got, ok, fanoutDevices)
 	}
 	return f.mock.Connections()
-}
-
-// fanoutQueue stands in for Redis: Enqueue hands the job ID to the
-// workers. It counts jobs handed over and jobs finished, so the
-// benchmark knows when nothing is running.
-type fanoutQueue struct {
-	tasks    chan int64
-	idle     chan struct{}
-	enqueued atomic.Int64
-	finished atomic.Int64
-}
-
-func (q *fanoutQueue) Enqueue(ctx context.Context, j core.Job) error {
-	q.enqueued.Add(1)
-	select {
-	case q.tasks <- j.ID:
-		return nil
-	case <-ctx.Done():
-		q.enqueued.Add(-1)
-		return ctx.Err()
-	}
-}
-
-func (q *fanoutQueue) done() {
-	if q.finished.Add(1) == q.enqueued.Load() {
-		select {
-		case q.idle <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// waitIdle returns once no job is pending or running. A finished job's
-// children are committed before it counts as finished, so: every job
-// handed over finished, then no pending job, then still nothing new
-// handed over means the fan-out is complete.
-func (q *fanoutQueue) waitIdle(ctx context.Context, st core.JobStore) error {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-q.idle:
-		case <-tick.C:
-		}
-		handed := q.enqueued.Load()
-		if handed == 0 || q.finished.Load() != handed {
-			continue
-		}
-		pending, err := st.PendingJobs(ctx, 1)
-		if err != nil {
-			return err
-		}
-		if len(pending) == 0 && q.enqueued.Load() == handed {
-			return nil
-		}
-	}
 }

@@ -95,26 +95,7 @@ func connectorIn(ctx context.Context, q querier, where, lock string, args ...any
 
 // ListConnectors pages the workspace's connectors by ID (creation order).
 func (s *Store) ListConnectors(ctx context.Context, workspaceID string, page core.Page) ([]core.Connector, string, error) {
-	limit := sqlstore.PageLimit(page.Limit)
-	var args queryArgs
-	query := `SELECT ` + connectorColumns + ` FROM connectors WHERE workspace_id = ` + args.add(workspaceID)
-	if page.Cursor != "" {
-		after, err := sqlstore.DecodeCursor(page.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		query += ` AND id > ` + args.add(after)
-	}
-	query += ` ORDER BY id LIMIT ` + args.add(limit+1)
-	out, err := queryAll(ctx, s.pool, scanConnector, query, args...)
-	if badText(err) {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("listing connectors: %w", err)
-	}
-	out, next := sqlstore.CutPage(out, limit, func(x core.Connector) string { return x.ID })
-	return out, next, nil
+	return pageByID(ctx, s.pool, "connectors", `SELECT `+connectorColumns+` FROM connectors`, scanConnector, func(x core.Connector) string { return x.ID }, workspaceID, page)
 }
 
 // UpdateConnector changes a connector with its row locked. ID, workspace

@@ -84,23 +84,7 @@ func templateIn(ctx context.Context, q querier, workspaceID, id, lock string) (c
 
 // ListTemplates pages the workspace's templates by ID (creation order).
 func (s *Store) ListTemplates(ctx context.Context, workspaceID string, page core.Page) ([]core.Template, string, error) {
-	limit := sqlstore.PageLimit(page.Limit)
-	var args queryArgs
-	query := `SELECT doc FROM templates WHERE workspace_id = ` + args.add(workspaceID)
-	if page.Cursor != "" {
-		after, err := sqlstore.DecodeCursor(page.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		query += ` AND id > ` + args.add(after)
-	}
-	query += ` ORDER BY id LIMIT ` + args.add(limit+1)
-	out, err := queryAll(ctx, s.pool, scanTemplate, query, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing templates: %w", err)
-	}
-	out, next := sqlstore.CutPage(out, limit, func(x core.Template) string { return x.ID })
-	return out, next, nil
+	return pageByID(ctx, s.pool, "templates", `SELECT doc FROM templates`, scanTemplate, func(x core.Template) string { return x.ID }, workspaceID, page)
 }
 
 // UpdateTemplate changes a template with its row locked.

@@ -114,25 +114,7 @@ func connectorIn(ctx context.Context, q querier, where string, args ...any) (cor
 
 // ListConnectors pages the workspace's connectors by ID (creation order).
 func (s *Store) ListConnectors(ctx context.Context, workspaceID string, page core.Page) ([]core.Connector, string, error) {
-	limit := sqlstore.PageLimit(page.Limit)
-	query := `SELECT ` + connectorColumns + ` FROM connectors WHERE workspace_id = ?`
-	args := []any{workspaceID}
-	if page.Cursor != "" {
-		after, err := sqlstore.DecodeCursor(page.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		query += ` AND id > ?`
-		args = append(args, after)
-	}
-	query += ` ORDER BY id LIMIT ?`
-	args = append(args, limit+1)
-	out, err := queryAll(ctx, s.reader, scanConnector, query, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing connectors: %w", err)
-	}
-	out, next := sqlstore.CutPage(out, limit, func(x core.Connector) string { return x.ID })
-	return out, next, nil
+	return pageByID(ctx, s.reader, "connectors", `SELECT `+connectorColumns+` FROM connectors`, scanConnector, func(x core.Connector) string { return x.ID }, workspaceID, page)
 }
 
 // UpdateConnector changes a connector under the write lock. ID,

@@ -67,25 +67,7 @@ func templateIn(ctx context.Context, q querier, workspaceID, id string) (core.Te
 
 // ListTemplates pages the workspace's templates by ID (creation order).
 func (s *Store) ListTemplates(ctx context.Context, workspaceID string, page core.Page) ([]core.Template, string, error) {
-	limit := sqlstore.PageLimit(page.Limit)
-	query := `SELECT doc FROM templates WHERE workspace_id = ?`
-	args := []any{workspaceID}
-	if page.Cursor != "" {
-		after, err := sqlstore.DecodeCursor(page.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		query += ` AND id > ?`
-		args = append(args, after)
-	}
-	query += ` ORDER BY id LIMIT ?`
-	args = append(args, limit+1)
-	out, err := queryAll(ctx, s.reader, scanTemplate, query, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing templates: %w", err)
-	}
-	out, next := sqlstore.CutPage(out, limit, func(x core.Template) string { return x.ID })
-	return out, next, nil
+	return pageByID(ctx, s.reader, "templates", `SELECT doc FROM templates`, scanTemplate, func(x core.Template) string { return x.ID }, workspaceID, page)
 }
 
 // UpdateTemplate changes a template under the write lock.

@@ -97,25 +97,7 @@ func webhookIn(ctx context.Context, q querier, workspaceID, id string) (core.Web
 
 // ListWebhooks pages the workspace's subscriptions by ID (creation order).
 func (s *Store) ListWebhooks(ctx context.Context, workspaceID string, page core.Page) ([]core.WebhookSubscription, string, error) {
-	limit := sqlstore.PageLimit(page.Limit)
-	query := `SELECT ` + webhookColumns + ` FROM webhooks WHERE workspace_id = ?`
-	args := []any{workspaceID}
-	if page.Cursor != "" {
-		after, err := sqlstore.DecodeCursor(page.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		query += ` AND id > ?`
-		args = append(args, after)
-	}
-	query += ` ORDER BY id LIMIT ?`
-	args = append(args, limit+1)
-	out, err := queryAll(ctx, s.reader, scanWebhook, query, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing webhooks: %w", err)
-	}
-	out, next := sqlstore.CutPage(out, limit, func(x core.WebhookSubscription) string { return x.ID })
-	return out, next, nil
+	return pageByID(ctx, s.reader, "webhooks", `SELECT `+webhookColumns+` FROM webhooks`, scanWebhook, func(x core.WebhookSubscription) string { return x.ID }, workspaceID, page)
 }
 
 // ListActiveWebhooks returns the workspace's enabled subscriptions.

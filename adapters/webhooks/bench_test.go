@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/passhub/passhub/adapters/postgres"
 	"github.com/passhub/passhub/adapters/postgres/pgtest"
-	"github.com/passhub/passhub/adapters/queue"
+	"github.com/passhub/passhub/adapters/queue/inproc"
 	"github.com/passhub/passhub/adapters/secretbox"
 	"github.com/passhub/passhub/adapters/sqlite"
 	"github.com/passhub/passhub/adapters/webhooks"
@@ -111,113 +108,32 @@ func benchmarkDeliveryFanout(b *testing.B, st benchStore) {
 	runner := core.NewJobRunner(st)
 	runner.Handle(core.JobKindDispatch, core.NewDispatcher(st, consumer))
 	runner.Handle(core.JobKindWebhookDeliver, d)
-	q := &benchQueue{tasks: make(chan int64, 4*benchSubscriptions), idle: make(chan struct{}, 1)}
-	relayer, err := queue.NewRelayer(&core.Relay{Store: st, Queue: q}, queue.RelayConfig{Logger: log})
+	pool, err := inproc.Start(ctx, st, runner, benchWorkers, 4*benchSubscriptions, log)
 	if err != nil {
 		b.Fatal(err)
 	}
-	runner.OnChildren = relayer.Notify
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { _ = relayer.Run(ctx) })
-	for range benchWorkers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case id := <-q.tasks:
-					if err := runner.Run(ctx, id); err != nil && ctx.Err() == nil {
-						// No retry here: with the receiver answering 204,
-						// any failure is a bug the benchmark must report.
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, err)
-						_ = runner.Fail(context.WithoutCancel(ctx), id, err, true)
-					}
-					q.done()
-				}
-			}
-		})
-	}
+	defer pool.Stop()
 
 	b.ResetTimer()
 	for i := range b.N {
 		if _, err := svc.CreatePass(ctx, ws.ID, core.PassInput{TemplateID: tpl.ID, ExternalID: fmt.Sprintf("cust-%d", i), Data: map[string]any{"points": i}}); err != nil {
 			b.Fatal(err)
 		}
-		relayer.Notify()
-		if err := q.waitIdle(ctx, st); err != nil {
+		pool.Notify()
+		if err := pool.WaitIdle(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
 
-	if n := failed.Load(); n > 0 {
-		b.Fatalf("%d jobs failed, first: %v", n, firstErr.Load())
+	if n, err := pool.Failed(); n > 0 {
+		// No retry here: with the receiver answering 204, any failure is
+		// a bug the benchmark must report.
+		b.Fatalf("%d jobs failed, first: %v", n, err)
 	}
 	if got, want := rcv.Count(), int64(b.N*benchSubscriptions); got != want {
 		b.Fatalf("the receiver got %d messages, want %d", got, want)
 	}
 	b.ReportMetric(float64(b.N*benchSubscriptions)/b.Elapsed().Seconds(), "deliveries/s")
 	b.ReportMetric(float64(rcv.Connections())/float64(b.N), "conns")
-}
-
-// benchQueue stands in for Redis: Enqueue hands the job ID to the
-// workers. It counts jobs handed over and finished, so the benchmark
-// knows when nothing is running.
-type benchQueue struct {
-	tasks    chan int64
-	idle     chan struct{}
-	enqueued atomic.Int64
-	finished atomic.Int64
-}
-
-func (q *benchQueue) Enqueue(ctx context.Context, j core.Job) error {
-	q.enqueued.Add(1)
-	select {
-	case q.tasks <- j.ID:
-		return nil
-	case <-ctx.Done():
-		q.enqueued.Add(-1)
-		return ctx.Err()
-	}
-}
-
-func (q *benchQueue) done() {
-	if q.finished.Add(1) == q.enqueued.Load() {
-		select {
-		case q.idle <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// waitIdle returns once no job is pending or running: every job handed
-// over finished (a job's children are committed before it counts as
-// finished), no job is pending, and still nothing new was handed over.
-func (q *benchQueue) waitIdle(ctx context.Context, st core.JobStore) error {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-q.idle:
-		case <-tick.C:
-		}
-		handed := q.enqueued.Load()
-		if handed == 0 || q.finished.Load() != handed {
-			continue
-		}
-		pending, err := st.PendingJobs(ctx, 1)
-		if err != nil {
-			return err
-		}
-		if len(pending) == 0 && q.enqueued.Load() == handed {
-			return nil
-		}
-	}
 }
