@@ -149,6 +149,13 @@ func (r *JobRunner) Run(ctx context.Context, id int64) error {
 	return nil
 }
 
+// Defer records that job id's task is due again at until (a retry
+// waiting in the queue), so the sweeper, which re-drives jobs enqueued
+// longer ago than its stale age, leaves it alone until then.
+func (r *JobRunner) Defer(ctx context.Context, id int64, until time.Time) error {
+	return r.store.MarkJobsEnqueued(ctx, []int64{id}, until)
+}
+
 // Fail records err against job id; final when no retry will follow.
 func (r *JobRunner) Fail(ctx context.Context, id int64, err error, final bool) error {
 	return r.store.FailJob(ctx, id, err.Error(), final, r.now())

@@ -203,7 +203,27 @@ func (w *Worker) handler(kind string) asynq.HandlerFunc {
 		if permanent {
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
+		if !final && !interrupted {
+			// Fix the delay now (backoff has jitter) so the store can be
+			// told when the task comes back: the sweeper then leaves a
+			// job waiting hours for its retry alone instead of trying to
+			// re-drive it every few minutes.
+			d := w.retryDelay(retried, err, t)
+			w.deferJob(ctx, kind, id, time.Now().Add(d))
+			return &core.RetryAfterError{After: d, Err: err}
+		}
 		return err
+	}
+}
+
+// deferJob records that job id's task waits in the queue until until.
+func (w *Worker) deferJob(ctx context.Context, kind string, id int64, until time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failRecordTimeout)
+	defer cancel()
+	if err := w.runner.Defer(ctx, id, until); err != nil {
+		// Harmless: the sweeper re-drives it early, and the queue
+		// refuses the duplicate task.
+		w.log.Warn("recording job retry time", "kind", kind, "job", id, "err", err)
 	}
 }
 

@@ -188,6 +188,19 @@ func TestWorkerHonoursRetryAfter(t *testing.T) {
 	if got := store.get(j.ID); got.State != core.JobEnqueued && got.State != core.JobPending || got.LastError == "" {
 		t.Errorf("job %s with last error %q, want still to do, with the error recorded", got.State, got.LastError)
 	}
+	// The store knows when the task comes back, so the sweeper does not
+	// try to re-drive a job that is merely waiting for its retry.
+	waitFor(t, 5*time.Second, "the retry time to reach the store", func() bool {
+		got := store.get(j.ID)
+		return got.EnqueuedAt != nil && time.Until(*got.EnqueuedAt) > 50*time.Minute
+	})
+	if got, diff := store.get(j.ID), info.NextProcessAt.Sub(*store.get(j.ID).EnqueuedAt); diff > 5*time.Second || diff < -5*time.Second {
+		t.Errorf("store has the job due at %v, the queue at %v", got.EnqueuedAt, info.NextProcessAt)
+	}
+	stale, err := store.StaleJobs(context.Background(), time.Now().Add(10*time.Minute), 10)
+	if err != nil || len(stale) != 0 {
+		t.Errorf("a job waiting for its retry was stale for the sweeper: %v %v", stale, err)
+	}
 }
 
 func TestWorkerArchivesMalformedTask(t *testing.T) {
