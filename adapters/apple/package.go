@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.mozilla.org/pkcs7"
@@ -125,7 +126,13 @@ func (f *Files) Zip(signature []byte, modified time.Time) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	write := func(name string, content []byte) error {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: modified.UTC()})
+		method := zip.Deflate
+		if strings.HasSuffix(name, ".png") {
+			// PNG data is deflated already: deflating it again costs
+			// about a millisecond per 50 KB and saves some 2%.
+			method = zip.Store
+		}
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: method, Modified: modified.UTC()})
 		if err != nil {
 			return err
 		}
