@@ -78,6 +78,20 @@ type JobHandler interface {
 	HandleJob(ctx context.Context, j Job) ([]Job, error)
 }
 
+// JobFinisher is a JobHandler that can complete a job in the transaction
+// of its own last write (the store method it calls takes the job), so the
+// job is done exactly when that write commits, at the cost of one commit
+// instead of two. The runner calls FinishJob instead of HandleJob.
+type JobFinisher interface {
+	JobHandler
+	// FinishJob is HandleJob, except that it reports done when it has
+	// completed j itself, children and all; the runner then leaves j
+	// alone. When done is false, the runner completes j with children as
+	// it would after HandleJob (the handler's write may have found j
+	// already done by a duplicate run: CompleteJob then says so).
+	FinishJob(ctx context.Context, j Job) (children []Job, done bool, err error)
+}
+
 // JobHandlerFunc adapts a function to JobHandler.
 type JobHandlerFunc func(ctx context.Context, j Job) ([]Job, error)
 
@@ -132,9 +146,21 @@ func (r *JobRunner) Run(ctx context.Context, id int64) error {
 	if !ok {
 		return Permanent(fmt.Errorf("job %d: no handler for kind %q", id, j.Kind))
 	}
-	children, err := h.HandleJob(ctx, j)
+	var children []Job
+	var done bool
+	if f, ok := h.(JobFinisher); ok {
+		children, done, err = f.FinishJob(ctx, j)
+	} else {
+		children, err = h.HandleJob(ctx, j)
+	}
 	if err != nil {
 		return fmt.Errorf("running %s job %d: %w", j.Kind, id, err)
+	}
+	if done {
+		if len(children) > 0 && r.OnChildren != nil {
+			r.OnChildren()
+		}
+		return nil
 	}
 	if err := r.store.CompleteJob(ctx, id, children, r.now()); err != nil {
 		if errors.Is(err, ErrJobDone) {

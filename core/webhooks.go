@@ -276,6 +276,20 @@ type RecordedWebhookAttempt struct {
 	// FailingSince is the subscription's, after the attempt: nil when the
 	// attempt succeeded, else the first failure since the last success.
 	FailingSince *time.Time
+	// JobDone reports that RecordWebhookAttempts completed the record's
+	// job.
+	JobDone bool
+}
+
+// WebhookAttemptRecord is an attempt to record with its delivery, and the
+// job it completes, if any.
+type WebhookAttemptRecord struct {
+	Delivery WebhookDelivery
+	Attempt  WebhookAttempt
+	// JobID, when not 0, is the job to complete at DoneAt: the message's
+	// last attempt is logged.
+	JobID  int64
+	DoneAt time.Time
 }
 
 // WebhookDeliveryQuery filters and pages deliveries, newest first.
@@ -316,6 +330,16 @@ type WebhookStore interface {
 	// else set to a.At if unset). A subscription that no longer exists is
 	// ErrNotFound and nothing is stored.
 	RecordWebhookAttempt(ctx context.Context, d WebhookDelivery, a WebhookAttempt) (RecordedWebhookAttempt, error)
+	// RecordWebhookAttempts records several attempts, each as
+	// RecordWebhookAttempt does, and completes the job each one names (as
+	// CompleteJob with no children), all in one transaction: a job is
+	// done exactly when its last attempt is logged, and a burst of
+	// attempts costs one commit. It is all or nothing: a subscription
+	// that no longer exists is ErrNotFound and nothing is stored. The
+	// results are in the order of recs. A job already done or failed is
+	// left as it is (JobDone false) and its attempt recorded all the same:
+	// every attempt made is logged.
+	RecordWebhookAttempts(ctx context.Context, recs []WebhookAttemptRecord) ([]RecordedWebhookAttempt, error)
 	// WebhookDelivery returns a delivery with its History.
 	WebhookDelivery(ctx context.Context, workspaceID, id string) (WebhookDelivery, error)
 	// ListWebhookDeliveries pages a subscription's deliveries, newest first.

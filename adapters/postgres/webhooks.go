@@ -1,11 +1,15 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -251,59 +255,151 @@ func scanAttempt(row pgx.Row) (core.WebhookAttempt, error) {
 	return a, nil
 }
 
+// recordAttemptSQL records an attempt in one statement, so in one round
+// trip and one commit: it sets the subscription's failing_since (locking
+// its row first, the order every writer of both takes), upserts the
+// delivery, appends the attempt numbered by the delivery's count and,
+// when $16 names a job, completes it as CompleteJob does. No subscription
+// row means no delivery row, so nothing else is written either.
+const recordAttemptSQL = `WITH sub AS (
+	UPDATE webhooks SET failing_since = CASE WHEN $1::boolean THEN NULL ELSE coalesce(failing_since, $2::timestamptz) END
+	WHERE workspace_id = $3::text AND id = $4::text
+	RETURNING failing_since
+), del AS (
+	INSERT INTO webhook_deliveries (` + deliveryColumns + `)
+	SELECT $5::text, $3::text, $4::text, $6::text, $7::text, $8::text, 1, $9::integer, $2::timestamptz, $10::timestamptz, $11::timestamptz FROM sub
+	ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = webhook_deliveries.attempts + 1,
+		last_response_status = excluded.last_response_status, last_attempt_at = excluded.last_attempt_at,
+		next_attempt_at = excluded.next_attempt_at
+	RETURNING ` + deliveryColumns + `
+), att AS (
+	INSERT INTO webhook_attempts (` + attemptColumns + `)
+	SELECT id, attempts, $2::timestamptz, $12::jsonb, $9::integer, $13::text, $14::bigint, $15::text FROM del
+), job AS (
+	UPDATE jobs SET state = $17::text, done_at = $18::timestamptz
+	WHERE id = $16::bigint AND state NOT IN ($17::text, $19::text) AND EXISTS (SELECT FROM del)
+	RETURNING id
+)
+SELECT ` + deliveryColumns + `, failing_since, EXISTS (SELECT FROM job) FROM del, sub`
+
 // RecordWebhookAttempt upserts the delivery, appends the attempt and
-// keeps the subscription's FailingSince, in one transaction. The
-// subscription row is locked first, then the delivery's, the order every
-// writer of both takes.
+// keeps the subscription's FailingSince, in one statement.
 func (s *Store) RecordWebhookAttempt(ctx context.Context, d core.WebhookDelivery, a core.WebhookAttempt) (core.RecordedWebhookAttempt, error) {
-	d = sqlstore.NormWebhookDelivery(d, a.At)
-	a = sqlstore.NormWebhookAttempt(a)
-	headers, err := json.Marshal(a.RequestHeaders)
-	if err != nil {
-		return core.RecordedWebhookAttempt{}, fmt.Errorf("encoding attempt headers: %w", err)
-	}
-	var out core.RecordedWebhookAttempt
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		var failing *time.Time
-		err := tx.QueryRow(ctx, `UPDATE webhooks SET failing_since = CASE WHEN $1 THEN NULL ELSE coalesce(failing_since, $2) END
-			WHERE workspace_id = $3 AND id = $4 RETURNING failing_since`,
-			d.Status == core.WebhookSucceeded, a.At, d.WorkspaceID, d.SubscriptionID).Scan(&failing)
-		if errors.Is(err, pgx.ErrNoRows) || badText(err) {
-			return fmt.Errorf("webhook %s: %w", d.SubscriptionID, core.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("updating webhook %s: %w", d.SubscriptionID, err)
-		}
-		stored, err := scanDelivery(tx.QueryRow(ctx, `INSERT INTO webhook_deliveries (`+deliveryColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10)
-			ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = webhook_deliveries.attempts + 1,
-				last_response_status = excluded.last_response_status, last_attempt_at = excluded.last_attempt_at,
-				next_attempt_at = excluded.next_attempt_at
-			RETURNING `+deliveryColumns,
-			d.ID, d.WorkspaceID, d.SubscriptionID, d.EventID, string(d.EventType), string(d.Status), a.ResponseStatus,
-			a.At, d.NextAttemptAt, d.CreatedAt))
-		if badText(err) {
-			return core.Invalid("delivery", "contains characters that cannot be stored")
-		}
-		if err != nil {
-			return fmt.Errorf("recording delivery %s: %w", d.ID, err)
-		}
-		a.DeliveryID, a.Attempt = stored.ID, stored.Attempts
-		_, err = tx.Exec(ctx, `INSERT INTO webhook_attempts (`+attemptColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			a.DeliveryID, a.Attempt, a.At, json.RawMessage(headers), a.ResponseStatus, a.ResponseBody, a.Latency.Microseconds(), a.Error)
-		if badText(err) {
-			return core.Invalid("attempt", "contains characters that cannot be stored")
-		}
-		if err != nil {
-			return fmt.Errorf("recording attempt %d of delivery %s: %w", a.Attempt, d.ID, err)
-		}
-		out = core.RecordedWebhookAttempt{Delivery: stored, FailingSince: utc(failing)}
-		return nil
-	})
+	out, err := s.RecordWebhookAttempts(ctx, []core.WebhookAttemptRecord{{Delivery: d, Attempt: a}})
 	if err != nil {
 		return core.RecordedWebhookAttempt{}, err
 	}
+	return out[0], nil
+}
+
+// RecordWebhookAttempts records the attempts and completes their jobs in
+// one transaction: one statement for one attempt; for several, the
+// statements and the transaction's begin in one batch (one round trip),
+// then the commit.
+func (s *Store) RecordWebhookAttempts(ctx context.Context, recs []core.WebhookAttemptRecord) ([]core.RecordedWebhookAttempt, error) {
+	if len(recs) == 0 {
+		return []core.RecordedWebhookAttempt{}, nil
+	}
+	args := make([][]any, len(recs))
+	for i, r := range recs {
+		d, a := r.Delivery, r.Attempt
+		if !storableText(d.WorkspaceID) || !storableText(d.SubscriptionID) {
+			// No stored subscription has such an ID.
+			return nil, fmt.Errorf("webhook %s: %w", d.SubscriptionID, core.ErrNotFound)
+		}
+		d = sqlstore.NormWebhookDelivery(d, a.At)
+		a = sqlstore.NormWebhookAttempt(a)
+		headers, err := json.Marshal(a.RequestHeaders)
+		if err != nil {
+			return nil, fmt.Errorf("encoding attempt headers: %w", err)
+		}
+		args[i] = []any{
+			d.Status == core.WebhookSucceeded, a.At, d.WorkspaceID, d.SubscriptionID,
+			d.ID, d.EventID, string(d.EventType), string(d.Status), a.ResponseStatus, d.NextAttemptAt, d.CreatedAt,
+			json.RawMessage(headers), a.ResponseBody, a.Latency.Microseconds(), a.Error,
+			r.JobID, string(core.JobDone), sqlstore.TruncTime(r.DoneAt), string(core.JobFailed),
+		}
+	}
+	out := make([]core.RecordedWebhookAttempt, len(recs))
+	if len(recs) == 1 {
+		rec, err := scanRecordedAttempt(s.pool.QueryRow(ctx, recordAttemptSQL, args[0]...), recs[0].Delivery)
+		if err != nil {
+			return nil, err
+		}
+		out[0] = rec
+		return out, nil
+	}
+	// Rows are locked in one order, subscription then delivery, so two
+	// batches (of two worker processes) cannot deadlock.
+	order := make([]int, len(recs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(x, y int) int {
+		dx, dy := recs[x].Delivery, recs[y].Delivery
+		return cmp.Or(cmp.Compare(dx.SubscriptionID, dy.SubscriptionID), cmp.Compare(dx.ID, dy.ID))
+	})
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	for _, i := range order {
+		b.Queue(recordAttemptSQL, args[i]...)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // after Commit: a no-op
+	err := func() error {
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("beginning transaction: %w", err)
+		}
+		for _, i := range order {
+			rec, err := scanRecordedAttempt(br.QueryRow(), recs[i].Delivery)
+			if err != nil {
+				return err
+			}
+			out[i] = rec
+		}
+		return br.Close()
+	}()
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("committing transaction: %w", err)
+	}
 	return out, nil
+}
+
+// scanRecordedAttempt reads the row recordAttemptSQL returns for d.
+func scanRecordedAttempt(row pgx.Row, d core.WebhookDelivery) (core.RecordedWebhookAttempt, error) {
+	var out core.RecordedWebhookAttempt
+	var failing *time.Time
+	dl := &out.Delivery
+	var typ, status string
+	err := row.Scan(&dl.ID, &dl.WorkspaceID, &dl.SubscriptionID, &dl.EventID, &typ, &status, &dl.Attempts, &dl.LastResponseStatus,
+		&dl.LastAttemptAt, &dl.NextAttemptAt, &dl.CreatedAt, &failing, &out.JobDone)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return core.RecordedWebhookAttempt{}, fmt.Errorf("webhook %s: %w", d.SubscriptionID, core.ErrNotFound)
+	}
+	if badText(err) {
+		return core.RecordedWebhookAttempt{}, core.Invalid("delivery", "contains characters that cannot be stored")
+	}
+	if err != nil {
+		return core.RecordedWebhookAttempt{}, fmt.Errorf("recording attempt at delivery %s: %w", d.ID, err)
+	}
+	dl.EventType = core.EventType(typ)
+	dl.Status = core.WebhookDeliveryStatus(status)
+	dl.LastAttemptAt = utc(dl.LastAttemptAt)
+	dl.NextAttemptAt = utc(dl.NextAttemptAt)
+	dl.CreatedAt = dl.CreatedAt.UTC()
+	out.FailingSince = utc(failing)
+	return out, nil
+}
+
+// storableText reports whether s can be a text parameter: PostgreSQL
+// refuses invalid UTF-8 and NUL.
+func storableText(s string) bool {
+	return utf8.ValidString(s) && !strings.Contains(s, "\x00")
 }
 
 // WebhookDelivery loads one delivery of the workspace with its attempts.

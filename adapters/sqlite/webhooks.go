@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -258,45 +259,102 @@ func scanAttempt(row scanner) (core.WebhookAttempt, error) {
 // RecordWebhookAttempt upserts the delivery, appends the attempt and
 // keeps the subscription's FailingSince, in one write transaction.
 func (s *Store) RecordWebhookAttempt(ctx context.Context, d core.WebhookDelivery, a core.WebhookAttempt) (core.RecordedWebhookAttempt, error) {
-	d = sqlstore.NormWebhookDelivery(d, a.At)
-	a = sqlstore.NormWebhookAttempt(a)
-	headers, err := json.Marshal(a.RequestHeaders)
+	out, err := s.RecordWebhookAttempts(ctx, []core.WebhookAttemptRecord{{Delivery: d, Attempt: a}})
 	if err != nil {
-		return core.RecordedWebhookAttempt{}, fmt.Errorf("encoding attempt headers: %w", err)
+		return core.RecordedWebhookAttempt{}, err
 	}
-	var out core.RecordedWebhookAttempt
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		var failing sql.NullInt64
-		err := tx.QueryRowContext(ctx, `UPDATE webhooks SET failing_since = CASE WHEN ? THEN NULL ELSE coalesce(failing_since, ?) END
-			WHERE workspace_id = ? AND id = ? RETURNING failing_since`,
-			d.Status == core.WebhookSucceeded, micros(a.At), d.WorkspaceID, d.SubscriptionID).Scan(&failing)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("webhook %s: %w", d.SubscriptionID, core.ErrNotFound)
-		}
+	return out[0], nil
+}
+
+// The statements of an attempt, prepared once per transaction: parsing
+// costs SQLite more than running them.
+const (
+	failingSinceSQL = `UPDATE webhooks SET failing_since = CASE WHEN ? THEN NULL ELSE coalesce(failing_since, ?) END
+		WHERE workspace_id = ? AND id = ? RETURNING failing_since`
+	upsertDeliverySQL = `INSERT INTO webhook_deliveries (` + deliveryColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = webhook_deliveries.attempts + 1,
+			last_response_status = excluded.last_response_status, last_attempt_at = excluded.last_attempt_at,
+			next_attempt_at = excluded.next_attempt_at
+		RETURNING ` + deliveryColumns
+	insertAttemptSQL = `INSERT INTO webhook_attempts (` + attemptColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	// As CompleteJob: only a job not yet finished is completed.
+	completeJobSQL = `UPDATE jobs SET state = ?, done_at = ? WHERE id = ? AND state NOT IN (?, ?)`
+)
+
+// RecordWebhookAttempts records the attempts and completes their jobs in
+// one write transaction.
+func (s *Store) RecordWebhookAttempts(ctx context.Context, recs []core.WebhookAttemptRecord) ([]core.RecordedWebhookAttempt, error) {
+	type row struct {
+		d       core.WebhookDelivery
+		a       core.WebhookAttempt
+		headers string
+	}
+	if len(recs) == 0 {
+		return []core.RecordedWebhookAttempt{}, nil
+	}
+	rows := make([]row, len(recs))
+	for i, r := range recs {
+		headers, err := json.Marshal(sqlstore.NormWebhookAttempt(r.Attempt).RequestHeaders)
 		if err != nil {
-			return fmt.Errorf("updating webhook %s: %w", d.SubscriptionID, err)
+			return nil, fmt.Errorf("encoding attempt headers: %w", err)
 		}
-		stored, err := scanDelivery(tx.QueryRowContext(ctx, `INSERT INTO webhook_deliveries (`+deliveryColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = webhook_deliveries.attempts + 1,
-				last_response_status = excluded.last_response_status, last_attempt_at = excluded.last_attempt_at,
-				next_attempt_at = excluded.next_attempt_at
-			RETURNING `+deliveryColumns,
-			d.ID, d.WorkspaceID, d.SubscriptionID, d.EventID, string(d.EventType), string(d.Status), a.ResponseStatus,
-			micros(a.At), nullMicros(d.NextAttemptAt), micros(d.CreatedAt)))
-		if err != nil {
-			return fmt.Errorf("recording delivery %s: %w", d.ID, err)
+		rows[i] = row{sqlstore.NormWebhookDelivery(r.Delivery, r.Attempt.At), sqlstore.NormWebhookAttempt(r.Attempt), string(headers)}
+	}
+	out := make([]core.RecordedWebhookAttempt, len(recs))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		queries := []string{failingSinceSQL, upsertDeliverySQL, insertAttemptSQL}
+		if slices.ContainsFunc(recs, func(r core.WebhookAttemptRecord) bool { return r.JobID != 0 }) {
+			queries = append(queries, completeJobSQL)
 		}
-		a.DeliveryID, a.Attempt = stored.ID, stored.Attempts
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (`+attemptColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.DeliveryID, a.Attempt, micros(a.At), string(headers), a.ResponseStatus, a.ResponseBody, a.Latency.Microseconds(), a.Error); err != nil {
-			return fmt.Errorf("recording attempt %d of delivery %s: %w", a.Attempt, d.ID, err)
+		stmts := make([]*sql.Stmt, 4)
+		for i, q := range queries {
+			st, err := tx.PrepareContext(ctx, q)
+			if err != nil {
+				return fmt.Errorf("preparing attempt statements: %w", err)
+			}
+			defer st.Close()
+			stmts[i] = st
 		}
-		out = core.RecordedWebhookAttempt{Delivery: stored, FailingSince: fromNullMicros(failing)}
+		failingSince, upsertDelivery, insertAttempt, completeJob := stmts[0], stmts[1], stmts[2], stmts[3]
+		for i, r := range rows {
+			d, a := r.d, r.a
+			var failing sql.NullInt64
+			err := failingSince.QueryRowContext(ctx, d.Status == core.WebhookSucceeded, micros(a.At), d.WorkspaceID, d.SubscriptionID).Scan(&failing)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("webhook %s: %w", d.SubscriptionID, core.ErrNotFound)
+			}
+			if err != nil {
+				return fmt.Errorf("updating webhook %s: %w", d.SubscriptionID, err)
+			}
+			stored, err := scanDelivery(upsertDelivery.QueryRowContext(ctx,
+				d.ID, d.WorkspaceID, d.SubscriptionID, d.EventID, string(d.EventType), string(d.Status), a.ResponseStatus,
+				micros(a.At), nullMicros(d.NextAttemptAt), micros(d.CreatedAt)))
+			if err != nil {
+				return fmt.Errorf("recording delivery %s: %w", d.ID, err)
+			}
+			a.DeliveryID, a.Attempt = stored.ID, stored.Attempts
+			if _, err := insertAttempt.ExecContext(ctx,
+				a.DeliveryID, a.Attempt, micros(a.At), r.headers, a.ResponseStatus, a.ResponseBody, a.Latency.Microseconds(), a.Error); err != nil {
+				return fmt.Errorf("recording attempt %d of delivery %s: %w", a.Attempt, d.ID, err)
+			}
+			out[i] = core.RecordedWebhookAttempt{Delivery: stored, FailingSince: fromNullMicros(failing)}
+			if id := recs[i].JobID; id != 0 {
+				res, err := completeJob.ExecContext(ctx, string(core.JobDone), micros(recs[i].DoneAt), id, string(core.JobDone), string(core.JobFailed))
+				if err != nil {
+					return fmt.Errorf("completing job %d: %w", id, err)
+				}
+				n, err := res.RowsAffected()
+				if err != nil {
+					return fmt.Errorf("completing job %d: %w", id, err)
+				}
+				out[i].JobDone = n > 0
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		return core.RecordedWebhookAttempt{}, err
+		return nil, err
 	}
 	return out, nil
 }

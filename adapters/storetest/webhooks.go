@@ -14,7 +14,8 @@ import (
 // The webhook cases: subscriptions (round trip, paging, isolation, update
 // closures, cascade on delete), disabling with its webhook.disabled event
 // and dispatch job, and the delivery log (attempts counted by the store,
-// FailingSince kept with them, newest-first paging with filters).
+// FailingSince kept with them, newest-first paging with filters, several
+// attempts logged at once with the jobs they complete).
 
 var webhookCases = []testCase{
 	{"webhook round trip and isolation", testWebhookRoundTrip},
@@ -26,6 +27,8 @@ var webhookCases = []testCase{
 	{"webhook failing since", testWebhookFailingSince},
 	{"webhook attempt of a deleted subscription", testWebhookAttemptDeleted},
 	{"webhook deliveries page newest first", testWebhookDeliveries},
+	{"webhook attempts complete their jobs", testWebhookAttemptsCompleteJobs},
+	{"webhook attempts are all or nothing", testWebhookAttemptsAllOrNothing},
 }
 
 func newWebhook(workspaceID string) core.WebhookSubscription {
@@ -518,4 +521,157 @@ func testWebhookDeliveries(t *testing.T, s Store) {
 	}
 	_, _, err = s.ListWebhookDeliveries(ctx, ws.ID, w.ID, core.WebhookDeliveryQuery{Page: core.Page{Cursor: "%%%"}})
 	wantErr(t, "ListWebhookDeliveries with a bad cursor", err, core.ErrInvalid)
+}
+
+// mustDeliverJobs creates a webhook.deliver job per delivery and returns
+// them in the same order.
+func mustDeliverJobs(t *testing.T, s Store, ds ...core.WebhookDelivery) []core.Job {
+	t.Helper()
+	var jobs []core.Job
+	for _, d := range ds {
+		jobs = append(jobs, core.WebhookDeliverJob(d.WorkspaceID, d.SubscriptionID, d.EventID, "", now()))
+	}
+	n, err := s.CreateJobs(t.Context(), jobs)
+	must(t, "CreateJobs", err)
+	if n != len(jobs) {
+		t.Fatalf("CreateJobs made %d jobs, want %d", n, len(jobs))
+	}
+	pending := allPendingJobs(t, s)
+	for i, j := range jobs {
+		var ok bool
+		if jobs[i], ok = jobByKey(pending, j.Kind, j.Key); !ok {
+			t.Fatalf("no job %s", j.Key)
+		}
+	}
+	return jobs
+}
+
+func testWebhookAttemptsCompleteJobs(t *testing.T, s Store) {
+	ctx := t.Context()
+	ws := mustWorkspace(t, s)
+	w, w2 := mustWebhook(t, s, ws.ID), mustWebhook(t, s, ws.ID)
+	t0 := now()
+	dA := newDelivery(w, core.NewID(core.PrefixEvent), t0)
+	dB := newDelivery(w, core.NewID(core.PrefixEvent), t0)
+	dC := newDelivery(w2, core.NewID(core.PrefixEvent), t0)
+	jobs := mustDeliverJobs(t, s, dA, dB, dC)
+	doneAt := t0.Add(time.Second)
+
+	// A delivered, B to be retried (its job stays), C delivered, and a
+	// second attempt at B in the same call.
+	okA, attA := newAttempt(dA, 200, t0)
+	retryB, attB := newAttempt(dB, 503, t0)
+	okC, attC := newAttempt(dC, 204, t0)
+	okB, attB2 := newAttempt(dB, 200, t0.Add(time.Millisecond))
+	recs := []core.WebhookAttemptRecord{
+		{Delivery: okA, Attempt: attA, JobID: jobs[0].ID, DoneAt: doneAt},
+		{Delivery: retryB, Attempt: attB},
+		{Delivery: okC, Attempt: attC, JobID: jobs[2].ID, DoneAt: doneAt},
+		{Delivery: okB, Attempt: attB2, JobID: jobs[1].ID, DoneAt: doneAt},
+	}
+	got, err := s.RecordWebhookAttempts(ctx, recs)
+	must(t, "RecordWebhookAttempts", err)
+	if len(got) != len(recs) {
+		t.Fatalf("%d results, want %d", len(got), len(recs))
+	}
+	want := []struct {
+		id       string
+		status   core.WebhookDeliveryStatus
+		attempts int
+		jobDone  bool
+	}{
+		{dA.ID, core.WebhookSucceeded, 1, true},
+		{dB.ID, core.WebhookPending, 1, false},
+		{dC.ID, core.WebhookSucceeded, 1, true},
+		{dB.ID, core.WebhookSucceeded, 2, true},
+	}
+	for i, w := range want {
+		r := got[i]
+		if r.Delivery.ID != w.id || r.Delivery.Status != w.status || r.Delivery.Attempts != w.attempts || r.JobDone != w.jobDone {
+			t.Errorf("result %d: delivery %s %s after %d attempts, job done %v; want %s %s after %d, job done %v",
+				i, r.Delivery.ID, r.Delivery.Status, r.Delivery.Attempts, r.JobDone, w.id, w.status, w.attempts, w.jobDone)
+		}
+	}
+	if got[1].FailingSince == nil || !got[1].FailingSince.Equal(us(t0)) || got[3].FailingSince != nil {
+		t.Errorf("failing since %v then %v; want %v, then nil after the success", got[1].FailingSince, got[3].FailingSince, us(t0))
+	}
+	for _, j := range jobs {
+		stored, err := s.Job(ctx, j.ID)
+		must(t, "Job", err)
+		if stored.State != core.JobDone || stored.DoneAt == nil || !stored.DoneAt.Equal(us(doneAt)) {
+			t.Errorf("job %s: %s at %v, want done at %v", j.Key, stored.State, stored.DoneAt, us(doneAt))
+		}
+	}
+	hist, err := s.WebhookDelivery(ctx, ws.ID, dB.ID)
+	must(t, "WebhookDelivery", err)
+	if h := hist.History; len(h) != 2 || h[0].ResponseStatus != 503 || h[1].ResponseStatus != 200 {
+		t.Errorf("history of B %+v, want the 503 then the 200", h)
+	}
+
+	// A job already done, or failed, is left as it is, and the attempt
+	// (a duplicate run's) is logged all the same.
+	dF := newDelivery(w, core.NewID(core.PrefixEvent), t0)
+	jF := mustDeliverJobs(t, s, dF)[0]
+	must(t, "FailJob", s.FailJob(ctx, jF.ID, "gone", true, t0))
+	againA, attAgainA := newAttempt(dA, 200, t0.Add(time.Minute))
+	lateF, attF := newAttempt(dF, 200, t0.Add(time.Minute))
+	res, err := s.RecordWebhookAttempts(ctx, []core.WebhookAttemptRecord{
+		{Delivery: againA, Attempt: attAgainA, JobID: jobs[0].ID, DoneAt: t0.Add(time.Hour)},
+		{Delivery: lateF, Attempt: attF, JobID: jF.ID, DoneAt: t0.Add(time.Hour)},
+	})
+	must(t, "RecordWebhookAttempts on finished jobs", err)
+	if res[0].JobDone || res[0].Delivery.Attempts != 2 || res[1].JobDone || res[1].Delivery.Attempts != 1 {
+		t.Errorf("on finished jobs: %+v; want no job done, the attempts logged (2 and 1)", res)
+	}
+	for _, c := range []struct {
+		id    int64
+		state core.JobState
+		at    time.Time
+	}{{jobs[0].ID, core.JobDone, doneAt}, {jF.ID, core.JobFailed, t0}} {
+		stored, err := s.Job(ctx, c.id)
+		must(t, "Job", err)
+		if stored.State != c.state || stored.DoneAt == nil || !stored.DoneAt.Equal(us(c.at)) {
+			t.Errorf("job %d became %s at %v, want %s at %v", c.id, stored.State, stored.DoneAt, c.state, us(c.at))
+		}
+	}
+
+	none, err := s.RecordWebhookAttempts(ctx, nil)
+	must(t, "RecordWebhookAttempts of nothing", err)
+	if len(none) != 0 {
+		t.Errorf("nothing recorded gives %d results", len(none))
+	}
+}
+
+func testWebhookAttemptsAllOrNothing(t *testing.T, s Store) {
+	ctx := t.Context()
+	ws := mustWorkspace(t, s)
+	w, gone := mustWebhook(t, s, ws.ID), mustWebhook(t, s, ws.ID)
+	t0 := now()
+	dOK := newDelivery(w, core.NewID(core.PrefixEvent), t0)
+	dGone := newDelivery(gone, core.NewID(core.PrefixEvent), t0)
+	jobs := mustDeliverJobs(t, s, dOK, dGone)
+	must(t, "DeleteWebhook", s.DeleteWebhook(ctx, ws.ID, gone.ID))
+
+	failed, attFailed := newAttempt(dOK, 500, t0)
+	failed.Status, failed.NextAttemptAt = core.WebhookFailed, nil
+	late, attLate := newAttempt(dGone, 200, t0)
+	_, err := s.RecordWebhookAttempts(ctx, []core.WebhookAttemptRecord{
+		{Delivery: failed, Attempt: attFailed, JobID: jobs[0].ID, DoneAt: t0},
+		{Delivery: late, Attempt: attLate, JobID: jobs[1].ID, DoneAt: t0},
+	})
+	wantErr(t, "RecordWebhookAttempts with a deleted subscription", err, core.ErrNotFound)
+	_, err = s.WebhookDelivery(ctx, ws.ID, dOK.ID)
+	wantErr(t, "WebhookDelivery of an attempt not recorded", err, core.ErrNotFound)
+	stored, err := s.Webhook(ctx, ws.ID, w.ID)
+	must(t, "Webhook", err)
+	if stored.FailingSince != nil {
+		t.Errorf("failing since %v, want nil: the failure was not recorded", stored.FailingSince)
+	}
+	for _, j := range jobs {
+		got, err := s.Job(ctx, j.ID)
+		must(t, "Job", err)
+		if got.State != core.JobPending {
+			t.Errorf("job %s is %s, want pending", j.Key, got.State)
+		}
+	}
 }

@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
 )
 
@@ -45,6 +47,14 @@ const (
 	// DefaultIdlePerHost is the idle connections kept per endpoint host
 	// by the default client.
 	DefaultIdlePerHost = 64
+	// DefaultEventCache is how many events a Deliverer keeps: more than
+	// a burst of fan-outs has in flight at once.
+	DefaultEventCache = 1024
+	// DefaultSubscriptionTTL bounds how long a subscription change takes
+	// to reach deliveries: as long as the Consumer takes to see a new
+	// subscription, and shorter than an attempt may already be in flight
+	// when the change is made (DefaultTimeout).
+	DefaultSubscriptionTTL = time.Second
 	// UserAgent is sent with every message.
 	UserAgent = "passhub-webhooks/1"
 	// drainLimit is how much of a long answer is read past what is kept,
@@ -56,7 +66,7 @@ const (
 type DeliveryStore interface {
 	Webhook(ctx context.Context, workspaceID, id string) (core.WebhookSubscription, error)
 	Event(ctx context.Context, workspaceID, id string) (core.Event, error)
-	RecordWebhookAttempt(ctx context.Context, d core.WebhookDelivery, a core.WebhookAttempt) (core.RecordedWebhookAttempt, error)
+	RecordWebhookAttempts(ctx context.Context, recs []core.WebhookAttemptRecord) ([]core.RecordedWebhookAttempt, error)
 	DisableWebhook(ctx context.Context, workspaceID, id, reason string, at time.Time) (core.WebhookSubscription, error)
 	DeleteWebhook(ctx context.Context, workspaceID, id string) error
 }
@@ -94,6 +104,16 @@ type DelivererConfig struct {
 	Now func() time.Time
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// EventCache is how many events are kept in memory (default
+	// DefaultEventCache; negative: none). Events never change, so a
+	// fan-out's messages share one read of their event.
+	EventCache int
+	// SubscriptionTTL is how long a subscription read is reused for
+	// further messages to it (default DefaultSubscriptionTTL; negative:
+	// read for every message). A change made elsewhere (disabled,
+	// deleted, a new URL, field rules or secret) reaches this
+	// Deliverer's messages within it; its own disabling at once.
+	SubscriptionTTL time.Duration
 }
 
 func (c DelivererConfig) withDefaults() DelivererConfig {
@@ -120,6 +140,12 @@ func (c DelivererConfig) withDefaults() DelivererConfig {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.EventCache == 0 {
+		c.EventCache = DefaultEventCache
+	}
+	if c.SubscriptionTTL == 0 {
+		c.SubscriptionTTL = DefaultSubscriptionTTL
 	}
 	return c
 }
@@ -155,11 +181,16 @@ func Jitter(d time.Duration) time.Duration {
 
 // Deliverer handles webhook.deliver jobs.
 type Deliverer struct {
-	cfg DelivererConfig
-	log *slog.Logger
+	cfg    DelivererConfig
+	log    *slog.Logger
+	events *eventCache
+	subs   *subCache
+	// records logs attempts: those that end while a transaction is
+	// logging others are logged together in the next, one commit for all.
+	records *sqlstore.Batcher[core.WebhookAttemptRecord, core.RecordedWebhookAttempt]
 }
 
-var _ core.JobHandler = (*Deliverer)(nil)
+var _ core.JobFinisher = (*Deliverer)(nil)
 
 // NewDeliverer returns a Deliverer for cfg (defaults applied, then
 // validated).
@@ -168,7 +199,11 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Deliverer{cfg: cfg, log: cfg.Logger.With("component", "webhooks")}, nil
+	return &Deliverer{
+		cfg: cfg, log: cfg.Logger.With("component", "webhooks"),
+		events: newEventCache(cfg.EventCache), subs: newSubCache(cfg.SubscriptionTTL),
+		records: &sqlstore.Batcher[core.WebhookAttemptRecord, core.RecordedWebhookAttempt]{Flush: cfg.Store.RecordWebhookAttempts},
+	}, nil
 }
 
 // MaxAttempts is how many attempts a message gets.
@@ -179,23 +214,41 @@ func (d *Deliverer) MaxAttempts() int { return len(d.cfg.Schedule) }
 // says which), a *core.RetryAfterError when another attempt is due, and
 // another error when the attempt could not be made or recorded.
 func (d *Deliverer) HandleJob(ctx context.Context, j core.Job) ([]core.Job, error) {
+	_, err := d.deliver(ctx, j, false)
+	return nil, err
+}
+
+// FinishJob is HandleJob that, when the attempt settles the message with
+// nothing left to do (delivered, or not sent to a disabled webhook),
+// completes the job in the transaction that logs the attempt: the job is
+// done exactly when its last attempt is logged, one commit instead of
+// two. Other outcomes (a retry, a failure that may disable the endpoint)
+// are rare and leave the completion to the runner.
+func (d *Deliverer) FinishJob(ctx context.Context, j core.Job) ([]core.Job, bool, error) {
+	done, err := d.deliver(ctx, j, true)
+	return nil, done, err
+}
+
+// deliver makes one attempt; with finish it may complete j in the
+// attempt's record, and reports whether it did.
+func (d *Deliverer) deliver(ctx context.Context, j core.Job, finish bool) (bool, error) {
 	var p core.WebhookDeliverPayload
 	if err := json.Unmarshal(j.Payload, &p); err != nil || p.SubscriptionID == "" || p.EventID == "" {
-		return nil, core.Permanent(fmt.Errorf("webhook.deliver job %d has no subscription and event: %s", j.ID, j.Payload))
+		return false, core.Permanent(fmt.Errorf("webhook.deliver job %d has no subscription and event: %s", j.ID, j.Payload))
 	}
-	sub, err := d.cfg.Store.Webhook(ctx, j.WorkspaceID, p.SubscriptionID)
+	sub, cached, err := d.subscription(ctx, j.WorkspaceID, p.SubscriptionID, true)
 	if errors.Is(err, core.ErrNotFound) {
-		return nil, nil // deleted since: nobody to send to
+		return false, nil // deleted since: nobody to send to
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loading webhook %s: %w", p.SubscriptionID, err)
+		return false, err
 	}
-	ev, err := d.cfg.Store.Event(ctx, j.WorkspaceID, p.EventID)
+	ev, err := d.event(ctx, j.WorkspaceID, p.EventID)
 	if errors.Is(err, core.ErrNotFound) {
-		return nil, core.Permanent(fmt.Errorf("event %s of webhook.deliver job %d: %w", p.EventID, j.ID, err))
+		return false, core.Permanent(fmt.Errorf("event %s of webhook.deliver job %d: %w", p.EventID, j.ID, err))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loading event %s: %w", p.EventID, err)
+		return false, fmt.Errorf("loading event %s: %w", p.EventID, err)
 	}
 	now := d.cfg.Now()
 	msg := core.WebhookDeliveryID(ev.ID, sub.ID)
@@ -211,25 +264,34 @@ func (d *Deliverer) HandleJob(ctx context.Context, j core.Job) ([]core.Job, erro
 		if sub.DisabledReason != "" {
 			why += " (" + sub.DisabledReason + ")"
 		}
-		_, err := d.record(ctx, del, core.WebhookAttempt{At: now, Error: why})
-		return nil, err
+		rec, err := d.record(ctx, j, finish, del, core.WebhookAttempt{At: now, Error: why})
+		return rec != nil && rec.JobDone, err
 	}
 	body, err := core.WebhookPayload(ev, sub.Fields)
 	if err != nil {
-		return nil, core.Permanent(err)
+		return false, core.Permanent(err)
 	}
 	keys, err := d.cfg.Keys.SigningSecrets(sub, now)
 	if err != nil {
-		return nil, fmt.Errorf("signing keys of webhook %s: %w", sub.ID, err)
+		return false, fmt.Errorf("signing keys of webhook %s: %w", sub.ID, err)
 	}
 
 	att, res := d.attempt(ctx, sub.URL, msg, now, body, keys)
 	if res.interrupted {
 		// Shutdown or cancel: not the endpoint's doing, so no attempt is
 		// logged; the queue runs the job again.
-		return nil, fmt.Errorf("delivering %s to webhook %s: %w", msg, sub.ID, ctx.Err())
+		return false, fmt.Errorf("delivering %s to webhook %s: %w", msg, sub.ID, ctx.Err())
 	}
 
+	if !res.ok && cached {
+		// What follows a failure (the failure clock, disabling) is
+		// decided on the subscription as it is now.
+		if sub, _, err = d.subscription(ctx, j.WorkspaceID, sub.ID, false); errors.Is(err, core.ErrNotFound) {
+			return false, nil // deleted meanwhile: no log to keep
+		} else if err != nil {
+			return false, err
+		}
+	}
 	attemptNo := max(j.Attempts, 1)
 	var delay time.Duration
 	failingFor := func(since *time.Time) bool {
@@ -253,9 +315,12 @@ func (d *Deliverer) HandleJob(ctx context.Context, j core.Job) ([]core.Job, erro
 		next := now.Add(delay)
 		del.NextAttemptAt = &next
 	}
-	rec, err := d.record(ctx, del, att)
+	// Only a success settles the message for sure now: a failure may
+	// still disable the endpoint below, which must happen before the job
+	// is done (a failed disable runs the job again).
+	rec, err := d.record(ctx, j, finish && res.ok, del, att)
 	if err != nil || rec == nil {
-		return nil, err
+		return false, err
 	}
 	if disable == "" && !res.ok && failingFor(rec.FailingSince) {
 		// Another message's attempt started the failure clock earlier
@@ -264,32 +329,80 @@ func (d *Deliverer) HandleJob(ctx context.Context, j core.Job) ([]core.Job, erro
 	}
 	if disable != "" {
 		if err := d.retire(ctx, sub, disable, res.gone, now); err != nil {
-			return nil, err
+			return false, err
 		}
 	}
 	if del.Status == core.WebhookPending {
-		return nil, &core.RetryAfterError{After: delay, Err: fmt.Errorf("attempt %d of %s to webhook %s: %s", attemptNo, msg, sub.ID, res.reason)}
+		return false, &core.RetryAfterError{After: delay, Err: fmt.Errorf("attempt %d of %s to webhook %s: %s", attemptNo, msg, sub.ID, res.reason)}
 	}
-	return nil, nil
+	return rec.JobDone, nil
 }
 
-// record logs an attempt. A subscription deleted meanwhile is no error:
-// there is no log to keep (nil result).
-func (d *Deliverer) record(ctx context.Context, del core.WebhookDelivery, att core.WebhookAttempt) (*core.RecordedWebhookAttempt, error) {
-	rec, err := d.cfg.Store.RecordWebhookAttempt(ctx, del, att)
+// record logs an attempt, and with finish completes job j in the same
+// transaction. A subscription deleted meanwhile is no error: there is no
+// log to keep (nil result).
+func (d *Deliverer) record(ctx context.Context, j core.Job, finish bool, del core.WebhookDelivery, att core.WebhookAttempt) (*core.RecordedWebhookAttempt, error) {
+	r := core.WebhookAttemptRecord{Delivery: del, Attempt: att}
+	if finish {
+		r.JobID, r.DoneAt = j.ID, d.cfg.Now()
+	}
+	recs, err := d.records.Do(ctx, []core.WebhookAttemptRecord{r})
 	if errors.Is(err, core.ErrNotFound) {
+		d.subs.drop(del.WorkspaceID, del.SubscriptionID)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("recording attempt at %s: %w", del.ID, err)
 	}
-	return &rec, nil
+	return &recs[0], nil
+}
+
+// subscription loads a subscription; with reuse, from the cache while it
+// is fresh there (cached reports that it was). Only an enabled one is
+// kept: the messages to a disabled one always see it enabled again.
+func (d *Deliverer) subscription(ctx context.Context, workspaceID, id string, reuse bool) (sub core.WebhookSubscription, cached bool, err error) {
+	now := d.cfg.Now()
+	if reuse {
+		if sub, ok := d.subs.get(workspaceID, id, now); ok {
+			return sub, true, nil
+		}
+	}
+	gen := d.subs.generation()
+	sub, err = d.cfg.Store.Webhook(ctx, workspaceID, id)
+	if errors.Is(err, core.ErrNotFound) {
+		d.subs.drop(workspaceID, id)
+		return sub, false, err
+	}
+	if err != nil {
+		return sub, false, fmt.Errorf("loading webhook %s: %w", id, err)
+	}
+	if sub.Disabled {
+		d.subs.drop(workspaceID, id)
+	} else {
+		d.subs.put(sub, now, gen)
+	}
+	return sub, false, nil
+}
+
+// event loads an event, from the cache when it is there: events never
+// change once stored.
+func (d *Deliverer) event(ctx context.Context, workspaceID, id string) (core.Event, error) {
+	if ev, ok := d.events.get(workspaceID, id); ok {
+		return ev, nil
+	}
+	ev, err := d.cfg.Store.Event(ctx, workspaceID, id)
+	if err != nil {
+		return core.Event{}, err
+	}
+	d.events.put(workspaceID, id, ev)
+	return ev, nil
 }
 
 // retire stops deliveries to sub: a Zapier subscription answering 410
 // is removed (REST Hooks' unsubscribe), any other is disabled, which
 // records a webhook.disabled event.
 func (d *Deliverer) retire(ctx context.Context, sub core.WebhookSubscription, reason string, gone bool, now time.Time) error {
+	d.subs.drop(sub.WorkspaceID, sub.ID)
 	if gone && sub.Origin == core.WebhookOriginZapier {
 		err := d.cfg.Store.DeleteWebhook(ctx, sub.WorkspaceID, sub.ID)
 		if err != nil && !errors.Is(err, core.ErrNotFound) {
@@ -399,4 +512,142 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// eventCache keeps the last events loaded, up to a bound, oldest out
+// first. A nil cache keeps nothing.
+type eventCache struct {
+	mu    sync.Mutex
+	byKey map[string]core.Event
+	order []string // ring of keys, oldest at next
+	next  int
+}
+
+func newEventCache(size int) *eventCache {
+	if size <= 0 {
+		return nil
+	}
+	return &eventCache{byKey: make(map[string]core.Event, size), order: make([]string, 0, size)}
+}
+
+// cacheKey names a workspace's event or subscription in a cache.
+func cacheKey(workspaceID, id string) string { return workspaceID + "\x00" + id }
+
+func (c *eventCache) get(workspaceID, id string) (core.Event, bool) {
+	if c == nil {
+		return core.Event{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ev, ok := c.byKey[cacheKey(workspaceID, id)]
+	return ev, ok
+}
+
+func (c *eventCache) put(workspaceID, id string, ev core.Event) {
+	if c == nil {
+		return
+	}
+	k := cacheKey(workspaceID, id)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.byKey[k]; ok {
+		return
+	}
+	if len(c.order) < cap(c.order) {
+		c.order = append(c.order, k)
+	} else {
+		delete(c.byKey, c.order[c.next])
+		c.order[c.next] = k
+		c.next = (c.next + 1) % len(c.order)
+	}
+	c.byKey[k] = ev
+}
+
+// maxCachedSubscriptions bounds the subscription cache before expired
+// entries are swept (and, if that is not enough, all dropped).
+const maxCachedSubscriptions = 1 << 16
+
+// subCache keeps subscriptions for a TTL. A nil cache keeps nothing.
+type subCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]subEntry
+	// gen counts drops: a read that began before one may be older than
+	// what was dropped, so it is not kept.
+	gen uint64
+}
+
+type subEntry struct {
+	sub    core.WebhookSubscription
+	loaded time.Time
+}
+
+func newSubCache(ttl time.Duration) *subCache {
+	if ttl <= 0 {
+		return nil
+	}
+	return &subCache{ttl: ttl, m: map[string]subEntry{}}
+}
+
+func (c *subCache) get(workspaceID, id string, now time.Time) (core.WebhookSubscription, bool) {
+	if c == nil {
+		return core.WebhookSubscription{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[cacheKey(workspaceID, id)]
+	if !ok || !c.fresh(e, now) {
+		return core.WebhookSubscription{}, false
+	}
+	return e.sub, true
+}
+
+// fresh reports whether e was loaded less than the TTL before now (a
+// clock that went back counts as stale).
+func (c *subCache) fresh(e subEntry, now time.Time) bool {
+	age := now.Sub(e.loaded)
+	return age >= 0 && age < c.ttl
+}
+
+// generation is what put needs of the time a read began.
+func (c *subCache) generation() uint64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put keeps sub, read at now by a read that began at generation gen.
+func (c *subCache) put(sub core.WebhookSubscription, now time.Time, gen uint64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if len(c.m) >= maxCachedSubscriptions {
+		for k, e := range c.m {
+			if !c.fresh(e, now) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= maxCachedSubscriptions {
+			clear(c.m)
+		}
+	}
+	c.m[cacheKey(sub.WorkspaceID, sub.ID)] = subEntry{sub: sub, loaded: now}
+}
+
+func (c *subCache) drop(workspaceID, id string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, cacheKey(workspaceID, id))
+	c.gen++
 }

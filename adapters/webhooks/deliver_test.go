@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,6 +90,9 @@ func newDeliveryEnv(t *testing.T, configure ...func(*webhooks.DelivererConfig)) 
 		Store: store, Keys: e.m, Client: guard.Client(8), Now: clock.Now,
 		Jitter: func(d time.Duration) time.Duration { return d },
 		Logger: slog.New(slog.DiscardHandler),
+		// Each test sees its subscription changes at once (the cache
+		// has its own test).
+		SubscriptionTTL: -1,
 	}
 	for _, f := range configure {
 		f(&cfg)
@@ -901,4 +905,298 @@ func TestJitterStaysWithinTenPercent(t *testing.T) {
 			}
 		}
 	}
+}
+
+// countingJobs counts the runner's CompleteJob calls.
+type countingJobs struct {
+	core.JobStore
+	completes atomic.Int64
+}
+
+func (c *countingJobs) CompleteJob(ctx context.Context, id int64, children []core.Job, at time.Time) error {
+	c.completes.Add(1)
+	return c.JobStore.CompleteJob(ctx, id, children, at)
+}
+
+// runnerCounting replaces e's runner with one whose store counts
+// completions (after any dispatch: it runs webhook.deliver jobs only).
+func (e *deliveryEnv) runnerCounting() *countingJobs {
+	jobs := &countingJobs{JobStore: e.store}
+	e.runner = core.NewJobRunner(jobs)
+	e.runner.Handle(core.JobKindWebhookDeliver, e.d)
+	return jobs
+}
+
+// A message's last attempt and its job's completion are one write: a
+// delivered message's job is done without the runner completing it. A
+// retry leaves the job unfinished, and an answer that disables the
+// endpoint is logged, then the endpoint disabled, and only then the job
+// completed (by the runner), so a failure to disable runs it again.
+func TestDeliverCompletesTheJobWithItsLastAttempt(t *testing.T) {
+	cases := []struct {
+		name      string
+		status    int
+		wantState core.JobState
+		// completes is how many times the runner completed the job.
+		completes int64
+	}{
+		{"delivered", 200, core.JobDone, 0},
+		{"retried", 503, core.JobPending, 0},
+		{"410 disables, then the job is done", 410, core.JobDone, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newDeliveryEnv(t)
+			rcv := e.receiver(webhookstest.Options{})
+			rcv.SetAnswer(func(webhookstest.Message) webhookstest.Answer { return webhookstest.Answer{Status: c.status} })
+			sub := e.subscribe(webhooks.Input{URL: rcv.URL})
+			e.newPass()
+			jobs := e.dispatch()
+			counted := e.runnerCounting()
+			_ = e.run(jobs[0].ID)
+			if j := e.job(jobs[0].ID); j.State != c.wantState {
+				t.Errorf("job %s, want %s", j.State, c.wantState)
+			}
+			if n := counted.completes.Load(); n != c.completes {
+				t.Errorf("the runner completed the job %d times, want %d", n, c.completes)
+			}
+			if d := e.delivery(sub.Subscription.ID, payloadOf(t, jobs[0]).EventID); d.Attempts != 1 || d.LastResponseStatus != c.status {
+				t.Errorf("delivery %+v, want 1 attempt answered %d", d, c.status)
+			}
+			if disabled := e.webhook(sub.Subscription.ID).Disabled; disabled != (c.status == 410) {
+				t.Errorf("webhook disabled %v", disabled)
+			}
+		})
+	}
+}
+
+// Two runs of one job that overlap (the queue delivers at least once)
+// both send and both log their attempt; the first completes the job, the
+// second leaves it to the runner, which finds it done.
+func TestDeliverOverlappingRunsLogBothAttempts(t *testing.T) {
+	e := newDeliveryEnv(t)
+	rcv := e.receiver(webhookstest.Options{})
+	sub := e.subscribe(webhooks.Input{URL: rcv.URL})
+	e.newPass()
+	jobs := e.dispatch()
+	j, err := e.store.StartJob(e.ctx, jobs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false} {
+		_, done, err := e.d.FinishJob(e.ctx, j)
+		if err != nil || done != want {
+			t.Fatalf("run %d: done %v, %v; want %v, nil", i+1, done, err, want)
+		}
+	}
+	if d := e.delivery(sub.Subscription.ID, payloadOf(t, j).EventID); d.Attempts != 2 || d.Status != core.WebhookSucceeded {
+		t.Errorf("delivery %+v, want succeeded with both attempts logged", d)
+	}
+	if err := e.store.CompleteJob(e.ctx, j.ID, nil, time.Now()); !errors.Is(err, core.ErrJobDone) {
+		t.Errorf("completing the job after the second run: %v, want ErrJobDone", err)
+	}
+	if n := rcv.Count(); n != 2 {
+		t.Errorf("the receiver got %d messages, want 2 (one per run, same webhook-id)", n)
+	}
+}
+
+// countingEvents counts event reads.
+type countingEvents struct {
+	*sqlite.Store
+	reads atomic.Int64
+}
+
+func (c *countingEvents) Event(ctx context.Context, workspaceID, id string) (core.Event, error) {
+	c.reads.Add(1)
+	return c.Store.Event(ctx, workspaceID, id)
+}
+
+// Events never change: the messages of one event share one read of it.
+// With the cache off, each message reads it.
+func TestDeliverReadsAnEventOncePerFanOut(t *testing.T) {
+	for _, c := range []struct {
+		cache int
+		want  int64
+	}{{0, 1}, {-1, 3}} {
+		t.Run(fmt.Sprintf("cache %d", c.cache), func(t *testing.T) {
+			var events *countingEvents
+			e := newDeliveryEnv(t, func(cfg *webhooks.DelivererConfig) {
+				events = &countingEvents{Store: cfg.Store.(*sqlite.Store)}
+				cfg.Store, cfg.EventCache = events, c.cache
+			})
+			rcv := e.receiver(webhookstest.Options{})
+			for range 3 {
+				e.subscribe(webhooks.Input{URL: rcv.URL})
+			}
+			e.newPass()
+			for _, j := range e.dispatch() {
+				if err := e.run(j.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := rcv.Count(); n != 3 {
+				t.Fatalf("the receiver got %d messages, want 3", n)
+			}
+			if n := events.reads.Load(); n != c.want {
+				t.Errorf("%d event reads, want %d", n, c.want)
+			}
+		})
+	}
+}
+
+// Messages delivered at once are logged together (several attempts to a
+// transaction); each is still logged once and its job done.
+func TestDeliverManyAtOnce(t *testing.T) {
+	e := newDeliveryEnv(t)
+	rcv := e.receiver(webhookstest.Options{})
+	const n = 24
+	subs := make([]string, n)
+	for i := range subs {
+		subs[i] = e.subscribe(webhooks.Input{URL: fmt.Sprintf("%s/%d", rcv.URL, i)}).Subscription.ID
+	}
+	e.newPass()
+	jobs := e.dispatch()
+	if len(jobs) != n {
+		t.Fatalf("%d jobs, want %d", len(jobs), n)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, j := range jobs {
+		wg.Go(func() { errs <- e.runner.Run(e.ctx, j.ID) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	evID := payloadOf(t, jobs[0]).EventID
+	for i, id := range subs {
+		if d := e.delivery(id, evID); d.Status != core.WebhookSucceeded || d.Attempts != 1 || len(d.History) != 1 {
+			t.Errorf("delivery %d: %s after %d attempts (%d logged), want succeeded after 1", i, d.Status, d.Attempts, len(d.History))
+		}
+	}
+	for _, j := range jobs {
+		if s := e.job(j.ID).State; s != core.JobDone {
+			t.Errorf("job %d %s, want done", j.ID, s)
+		}
+	}
+}
+
+// The Deliverer reuses a subscription read for SubscriptionTTL: a change
+// made elsewhere reaches its messages within that time, its own
+// disabling at once, and what follows a failure is decided on the
+// subscription as it is now.
+func TestDeliverSubscriptionCache(t *testing.T) {
+	const ttl = time.Minute
+	type env struct {
+		*deliveryEnv
+		rcv *webhookstest.Receiver
+		sub string
+	}
+	setup := func(t *testing.T) env {
+		e := newDeliveryEnv(t, func(c *webhooks.DelivererConfig) { c.SubscriptionTTL = ttl })
+		rcv := e.receiver(webhookstest.Options{})
+		return env{e, rcv, e.subscribe(webhooks.Input{URL: rcv.URL}).Subscription.ID}
+	}
+	// queue makes an event and returns its message's job (the newest
+	// not yet run).
+	queue := func(e env) core.Job {
+		e.t.Helper()
+		e.newPass()
+		jobs := e.dispatch()
+		if len(jobs) == 0 {
+			e.t.Fatal("no job")
+		}
+		return jobs[len(jobs)-1]
+	}
+	// deliver runs j and returns its delivery (zero when none was
+	// logged) and how many requests the receiver got meanwhile.
+	deliver := func(e env, j core.Job) (core.WebhookDelivery, int64) {
+		e.t.Helper()
+		before := e.rcv.Count()
+		_ = e.run(j.ID)
+		d, err := e.store.WebhookDelivery(e.ctx, e.ws, core.WebhookDeliveryID(payloadOf(e.t, j).EventID, e.sub))
+		if err != nil && !errors.Is(err, core.ErrNotFound) {
+			e.t.Fatal(err)
+		}
+		return d, e.rcv.Count() - before
+	}
+	enabled := func(e env, v bool) {
+		e.t.Helper()
+		off := !v
+		if _, err := e.m.Update(e.ctx, e.ws, e.sub, webhooks.Patch{Disabled: &off}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+
+	t.Run("disabled elsewhere: stops within the TTL", func(t *testing.T) {
+		e := setup(t)
+		deliver(e, queue(e)) // read and kept
+		queued := []core.Job{queue(e), queue(e)}
+		enabled(e, false)
+		if _, sent := deliver(e, queued[0]); sent != 1 {
+			t.Fatalf("%d sent within the TTL, want 1 (the bound, not a goal)", sent)
+		}
+		e.clock.Advance(ttl)
+		if d, sent := deliver(e, queued[1]); sent != 0 || d.Status != core.WebhookFailed {
+			t.Fatalf("after the TTL: %d sent, delivery %s; want none sent, logged failed", sent, d.Status)
+		}
+	})
+	t.Run("enabled again: at once", func(t *testing.T) {
+		e := setup(t)
+		queued := []core.Job{queue(e), queue(e)}
+		enabled(e, false)
+		if _, sent := deliver(e, queued[0]); sent != 0 {
+			t.Fatalf("%d sent while disabled", sent)
+		}
+		enabled(e, true)
+		if d, sent := deliver(e, queued[1]); sent != 1 || d.Status != core.WebhookSucceeded {
+			t.Fatalf("once enabled: %d sent, delivery %s; want 1, succeeded", sent, d.Status)
+		}
+	})
+	t.Run("disabled by its own 410: at once", func(t *testing.T) {
+		e := setup(t)
+		deliver(e, queue(e))
+		queued := []core.Job{queue(e), queue(e)}
+		e.rcv.SetAnswer(func(webhookstest.Message) webhookstest.Answer { return webhookstest.Answer{Status: http.StatusGone} })
+		if _, sent := deliver(e, queued[0]); sent != 1 || !e.webhook(e.sub).Disabled {
+			t.Fatalf("%d sent; want the 410 that disables", sent)
+		}
+		if _, sent := deliver(e, queued[1]); sent != 0 {
+			t.Fatalf("%d sent after the 410, within the TTL", sent)
+		}
+	})
+	t.Run("deleted: the first message that finds it gone ends it", func(t *testing.T) {
+		e := setup(t)
+		deliver(e, queue(e))
+		queued := []core.Job{queue(e), queue(e)}
+		if err := e.m.Delete(e.ctx, e.ws, e.sub); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []int64{1, 0} { // the first within the TTL
+			if _, sent := deliver(e, queued[i]); sent != want {
+				t.Fatalf("message %d after the delete: %d sent, want %d", i+1, sent, want)
+			}
+			if j := e.job(queued[i].ID); j.State != core.JobDone {
+				t.Fatalf("job %d %s, want done", i+1, j.State)
+			}
+		}
+	})
+	t.Run("a failure is judged on the subscription as it is now", func(t *testing.T) {
+		e := setup(t)
+		e.rcv.SetAnswer(func(webhookstest.Message) webhookstest.Answer { return webhookstest.Answer{Status: 500} })
+		deliver(e, queue(e)) // the failure clock starts
+		e.clock.Advance(webhooks.DefaultDisableAfter + time.Hour)
+		e.rcv.SetAnswer(nil)
+		// Read with the clock running, kept; the success stops the clock.
+		if d, _ := deliver(e, queue(e)); d.Status != core.WebhookSucceeded {
+			t.Fatalf("delivery %s, want succeeded", d.Status)
+		}
+		e.rcv.SetAnswer(func(webhookstest.Message) webhookstest.Answer { return webhookstest.Answer{Status: 500} })
+		if d, _ := deliver(e, queue(e)); d.Status != core.WebhookPending || e.webhook(e.sub).Disabled {
+			t.Fatalf("delivery %s, disabled %v; want a retry: the endpoint has failed for an instant, not five days", d.Status, e.webhook(e.sub).Disabled)
+		}
+	})
 }
