@@ -145,13 +145,42 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, 
 			}
 			return fmt.Errorf("job %d: %w", id, core.ErrJobDone)
 		}
-		for _, c := range children {
-			if err := insertJob(ctx, tx, c, at); err != nil {
-				return err
-			}
-		}
-		return nil
+		return insertJobs(ctx, tx, children, at)
 	})
+}
+
+// insertJobs writes jobs in one statement, skipping any whose kind and
+// key exist.
+func insertJobs(ctx context.Context, tx pgx.Tx, jobs []core.Job, at time.Time) error {
+	switch len(jobs) {
+	case 0:
+		return nil
+	case 1:
+		return insertJob(ctx, tx, jobs[0], at)
+	}
+	n := len(jobs)
+	workspaces, kinds, keys, states := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	payloads := make([][]byte, n)
+	created := make([]time.Time, n)
+	for i, j := range jobs {
+		if j.State == "" {
+			j.State = core.JobPending
+		}
+		if j.CreatedAt.IsZero() {
+			j.CreatedAt = at
+		}
+		workspaces[i], kinds[i], keys[i], states[i] = j.WorkspaceID, j.Kind, j.Key, string(j.State)
+		if j.Payload != nil {
+			payloads[i] = j.Payload
+		}
+		created[i] = sqlstore.TruncTime(j.CreatedAt)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[])
+		ON CONFLICT (kind, key) DO NOTHING`, workspaces, kinds, keys, payloads, states, created); err != nil {
+		return fmt.Errorf("inserting %d jobs: %w", n, err)
+	}
+	return nil
 }
 
 // FailJob records a failed attempt; final makes the job failed. A job

@@ -226,8 +226,16 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, 
 			}
 			return fmt.Errorf("job %d: %w", id, core.ErrJobDone)
 		}
+		if len(children) == 0 {
+			return nil
+		}
+		stmt, err := tx.PrepareContext(ctx, insertJobSQL)
+		if err != nil {
+			return fmt.Errorf("preparing job insert: %w", err)
+		}
+		defer stmt.Close()
 		for _, c := range children {
-			if err := insertJob(ctx, tx, c, at); err != nil {
+			if _, err := insertJobCounted(ctx, preparedExec{stmt}, c, at); err != nil {
 				return err
 			}
 		}
