@@ -12,10 +12,10 @@ import (
 	"time"
 )
 
-// scenario is one kind of HTTP load against a running passhub. Issue 7's
-// other figures (trigger to APNs, updated serials, webhook fan-out) are
-// more of these; a figure that is not request throughput (idle RSS) would
-// be measured beside the driver, not through it.
+// scenario is one kind of closed-loop HTTP load against a running
+// passhub (shopify, serials). Figures of another shape are measured
+// beside the driver: trigger-apns (open loop, latency to a push) and
+// idle-rss (memory), see experiments in main.go.
 type scenario interface {
 	// Figure names what the rate counts, for the table.
 	Figure() string

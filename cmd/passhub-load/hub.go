@@ -34,6 +34,9 @@ type hubOptions struct {
 	Mode              string // serve (API and workers, as deployed) or api (intake only)
 	WorkerConcurrency int    // 0 keeps passhub's default
 	LogLevel          string
+	// Env is more PASSHUB_* settings; a name given here wins over the
+	// defaults above (a scenario's local APNs mock, say).
+	Env []string
 }
 
 // hub is one running passhub on its own PostgreSQL database and Redis
@@ -96,8 +99,8 @@ func startHub(ctx context.Context, o hubOptions) (h *hub, err error) {
 		"PASSHUB_BOOTSTRAP_KEY=" + h.AdminKey,
 		"PASSHUB_LOG_LEVEL=" + o.LogLevel,
 		// Nothing under load may leave the machine: the providers point at
-		// a closed loopback port (no pass here has a device or a Google
-		// class, so none is called anyway).
+		// a closed loopback port unless Env points APNs at the harness's
+		// own mock (no pass here has a Google class).
 		"PASSHUB_APNS_URL=https://127.0.0.1:9",
 		"PASSHUB_GOOGLE_API_URL=http://127.0.0.1:9/",
 		"PASSHUB_GOOGLE_KEYS_URL=http://127.0.0.1:9/keys",
@@ -105,6 +108,7 @@ func startHub(ctx context.Context, o hubOptions) (h *hub, err error) {
 	if o.WorkerConcurrency > 0 {
 		env = append(env, "PASSHUB_WORKER_CONCURRENCY="+strconv.Itoa(o.WorkerConcurrency))
 	}
+	env = append(env, o.Env...) // exec keeps the last value of a repeated name
 	h.logPath = filepath.Join(h.dir, "passhub.log")
 	logf, err := os.Create(h.logPath)
 	if err != nil {
@@ -430,4 +434,50 @@ func (b pgCounters) perRequest(a pgCounters, n int64) map[string]float64 {
 		"commits": f(a.Commits, b.Commits), "rollbacks": f(a.Rollbacks, b.Rollbacks), "rowsInserted": f(a.Inserted, b.Inserted),
 		"rowsUpdated": f(a.Updated, b.Updated), "rowsDeleted": f(a.Deleted, b.Deleted), "rowsFetched": f(a.Fetched, b.Fetched),
 	}
+}
+
+// tableCounters are the passhub database's cumulative row and scan
+// counts by table (PostgreSQL publishes them with up to a second's
+// delay), to say which tables a figure's work lands on.
+type tableCounters map[string][5]int64 // inserted, updated, deleted, index scans, sequential scans
+
+func (h *hub) tableCounters(ctx context.Context) (tableCounters, error) {
+	rows, err := h.DB.Query(ctx, `SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, coalesce(idx_scan, 0), seq_scan FROM pg_stat_user_tables`)
+	if err != nil {
+		return nil, fmt.Errorf("reading pg_stat_user_tables: %w", err)
+	}
+	defer rows.Close()
+	out := tableCounters{}
+	for rows.Next() {
+		var name string
+		var c [5]int64
+		if err := rows.Scan(&name, &c[0], &c[1], &c[2], &c[3], &c[4]); err != nil {
+			return nil, fmt.Errorf("reading pg_stat_user_tables: %w", err)
+		}
+		out[name] = c
+	}
+	return out, rows.Err()
+}
+
+// perRequest is the delta from a to b divided by n, by table, leaving
+// out tables nothing happened to.
+func (b tableCounters) perRequest(a tableCounters, n int64) map[string]map[string]float64 {
+	if n <= 0 {
+		return nil
+	}
+	names := [5]string{"inserted", "updated", "deleted", "indexScans", "seqScans"}
+	out := map[string]map[string]float64{}
+	for table, after := range b {
+		before := a[table]
+		m := map[string]float64{}
+		for i := range after {
+			if d := after[i] - before[i]; d != 0 {
+				m[names[i]] = float64(d) / float64(n)
+			}
+		}
+		if len(m) > 0 {
+			out[table] = m
+		}
+	}
+	return out
 }

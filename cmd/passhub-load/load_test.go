@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"testing"
 	"time"
 
@@ -157,5 +158,81 @@ func TestPickBestPerMode(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != 1 || got[1] != 3 {
 		t.Fatalf("best series = %v, want [1 3] (serve C=32, api C=8)", got)
+	}
+}
+
+func TestParseProcStatusReadsMemory(t *testing.T) {
+	status := "Name:\tpasshub\nVmHWM:\t   81920 kB\nVmRSS:\t   51200 kB\nRssAnon:\t   40960 kB\nRssFile:\t   10240 kB\nThreads:\t9\n"
+	got, err := parseProcStatus(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// kB are KiB: 51200 kB = 52.4288 MB.
+	want := memSample{RSSMB: 52.4288, AnonMB: 41.94304, FileMB: 10.48576, HWMMB: 83.88608, Threads: 9}
+	if got != want {
+		t.Fatalf("parseProcStatus = %+v, want %+v", got, want)
+	}
+	if _, err := parseProcStatus("Name:\tx\n"); err == nil {
+		t.Error("a status without VmRSS parsed")
+	}
+}
+
+// TestSerialsSeedShape: device IDs are md5('dev' || d) in hex, as the
+// seeding SQL makes them, and the tags asked for are the one before the
+// device's last change (odd requests) and its last (even), the last
+// device holding what is left over.
+func TestSerialsSeedShape(t *testing.T) {
+	// PostgreSQL: SELECT md5('dev' || 1)
+	if got := deviceID(1); got != "cea099a8f5ac3e289e317d461beb9261" {
+		t.Fatalf("deviceID(1) = %q, want PostgreSQL's md5('dev' || 1)", got)
+	}
+	s := newSerialsScenario(options{Passes: 10, PassesPerDevice: 4}).(*serialsScenario)
+	if s.devices != 3 || s.lastTag(1) != 4 || s.lastTag(3) != 2 {
+		t.Fatalf("10 passes by 4: %d devices, last tags %d and %d; want 3 devices, 4 and 2", s.devices, s.lastTag(1), s.lastTag(3))
+	}
+	s.base = "http://127.0.0.1:1"
+	for seq := int64(1); seq <= 40; seq++ {
+		req, err := s.Request(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev := req.URL.Path[len("/apple/v1/devices/"):][:32]
+		d := 0
+		for i := 1; i <= s.devices; i++ {
+			if deviceID(i) == dev {
+				d = i
+			}
+		}
+		if d == 0 {
+			t.Fatalf("request %d asks for device %s, not a seeded one", seq, dev)
+		}
+		want := s.lastTag(d) - int(seq%2)
+		if got := req.URL.Query().Get("passesUpdatedSince"); got != strconv.Itoa(want) {
+			t.Fatalf("request %d for device %d: since %s, want %d", seq, d, got, want)
+		}
+	}
+}
+
+func TestScenarioDefaultsGiveWayToFlags(t *testing.T) {
+	o, err := parseOptions([]string{"-scenario", "trigger-apns"}, io.Discard)
+	if err != nil || o.Duration != 10*time.Second || o.P99Target != 500*time.Millisecond || len(o.Rates) != 1 || o.Rates[0] != 500 {
+		t.Fatalf("trigger-apns defaults: duration %v p99 %v rates %v (%v)", o.Duration, o.P99Target, o.Rates, err)
+	}
+	o, err = parseOptions([]string{"-scenario", "serials", "-c", "8", "-passes", "1000"}, io.Discard)
+	if err != nil || len(o.Conc) != 1 || o.Conc[0] != 8 || o.Passes != 1000 || o.P99Target != 5*time.Millisecond {
+		t.Fatalf("serials with -c 8 -passes 1000: c %v passes %d p99 %v (%v)", o.Conc, o.Passes, o.P99Target, err)
+	}
+	o, err = parseOptions(nil, io.Discard)
+	if err != nil || o.Duration != 5*time.Second || len(o.Conc) != 1 || o.Conc[0] != 32 {
+		t.Fatalf("shopify keeps the command's defaults: %v %v (%v)", o.Duration, o.Conc, err)
+	}
+	o, err = parseOptions([]string{"-scenario", "trigger-apns", "-rate", "100, 250.5"}, io.Discard)
+	if err != nil || len(o.Rates) != 2 || o.Rates[1] != 250.5 {
+		t.Fatalf("-rate 100, 250.5: %v (%v)", o.Rates, err)
+	}
+	for _, args := range [][]string{{"-rate", "0"}, {"-rate", "100,x"}, {"-passes", "0"}, {"-samples", "0"}} {
+		if _, err := parseOptions(args, io.Discard); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
 	}
 }

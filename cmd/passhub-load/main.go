@@ -7,7 +7,15 @@
 // database, both on loopback and both removed at the end; every request
 // goes to 127.0.0.1 and every run is bounded in count and time.
 //
+// Scenarios that are not a closed loop of requests run beside the
+// driver: trigger-apns (open-loop webhooks at a fixed rate, latency to
+// the push at a local APNs mock) and idle-rss (memory of the embedded
+// single binary; no PostgreSQL or Redis).
+//
 //	go run ./cmd/passhub-load -scenario shopify -c 8,32,64,128
+//	go run ./cmd/passhub-load -scenario trigger-apns -rate 500
+//	go run ./cmd/passhub-load -scenario serials -passes 1000000 -c 1,4,16
+//	go run ./cmd/passhub-load -scenario idle-rss
 package main
 
 import (
@@ -45,11 +53,35 @@ type options struct {
 	P99Target         time.Duration
 	Out               string
 	Analyze           bool
+	// trigger-apns and serials
+	Rates           []float64
+	Passes          int
+	PassesPerDevice int
+	Grace           time.Duration
+	// idle-rss
+	Idle        time.Duration
+	Samples     int
+	BurstPasses int
 }
 
 // scenarios are the loads this command knows, by -scenario name.
 var scenarios = map[string]func(options) scenario{
 	"shopify": newShopifyScenario,
+	"serials": newSerialsScenario,
+}
+
+// experiments are the figures measured beside the closed-loop driver.
+var experiments = map[string]func(context.Context, options, io.Writer) error{
+	"trigger-apns": runTriggerAPNs,
+	"idle-rss":     runIdleRSS,
+}
+
+// scenarioDefaults are each scenario's flag defaults where they differ
+// from the command's (which are shopify's); a flag given wins.
+var scenarioDefaults = map[string]map[string]string{
+	"trigger-apns": {"duration": "10s", "runs": "3", "p99": "500ms", "warmup": "3s"},
+	"serials":      {"c": "1,4,16", "duration": "5s", "p99": "5ms", "passes": "1000000", "n": "1000000"},
+	"idle-rss":     {"runs": "3"},
 }
 
 func main() {
@@ -69,8 +101,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("passhub-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	names := make([]string, 0, len(scenarios))
+	names := make([]string, 0, len(scenarios)+len(experiments))
 	for n := range scenarios {
+		names = append(names, n)
+	}
+	for n := range experiments {
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -91,14 +126,32 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.P99Target, "p99", 50*time.Millisecond, "p99 latency bound for choosing the best concurrency")
 	fs.StringVar(&o.Out, "out", "bench/results", "directory for the JSON results")
 	fs.BoolVar(&o.Analyze, "analyze", true, "ANALYZE the passhub database after the warm-up, as autovacuum would have in a database that has been running (false: measure a fresh one)")
+	rates := fs.String("rate", "500", "trigger-apns: webhooks sent per second (open loop: at this rate whatever passhub answers); a comma-separated list measures each on the same passhub")
+	fs.IntVar(&o.Passes, "passes", 5000, "trigger-apns: passes (one registered device each) the triggers go round; serials: passes seeded, each with a registration")
+	fs.IntVar(&o.PassesPerDevice, "passes-per-device", 1, "serials: passes each seeded device holds")
+	fs.DurationVar(&o.Grace, "grace", 15*time.Second, "trigger-apns: longest wait after a run for its pushes (a push not there by then is missing)")
+	fs.DurationVar(&o.Idle, "idle", 20*time.Second, "idle-rss: idle time before sampling, after start and after the burst")
+	fs.IntVar(&o.Samples, "samples", 5, "idle-rss: memory samples per phase, 1 s apart")
+	fs.IntVar(&o.BurstPasses, "burst-passes", 1000, "idle-rss: passes created through the API between the two idle phases")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if _, ok := scenarios[o.Scenario]; !ok {
+	_, closed := scenarios[o.Scenario]
+	_, beside := experiments[o.Scenario]
+	if !closed && !beside {
 		return o, fmt.Errorf("-scenario %q: want one of %s", o.Scenario, strings.Join(names, ", "))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, v := range scenarioDefaults[o.Scenario] {
+		if !given[name] {
+			if err := fs.Set(name, v); err != nil {
+				return o, fmt.Errorf("default -%s %s: %w", name, v, err)
+			}
+		}
 	}
 	for _, m := range strings.Split(*modes, ",") {
 		m = strings.TrimSpace(m)
@@ -106,6 +159,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-mode %q: want serve, api or serve,api", *modes)
 		}
 		o.Modes = append(o.Modes, m)
+	}
+	for _, f := range strings.Split(*rates, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 || r > 100000 {
+			return o, fmt.Errorf("-rate %q: want rates from 0 to 100000 per second", *rates)
+		}
+		o.Rates = append(o.Rates, r)
 	}
 	for _, f := range strings.Split(*conc, ",") {
 		c, err := strconv.Atoi(strings.TrimSpace(f))
@@ -125,6 +185,18 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-warmup must be from 0 to 1m")
 	case o.Timeout <= 0:
 		return o, errors.New("-timeout must be positive")
+	case o.Passes < 1 || o.Passes > 100_000_000:
+		return o, errors.New("-passes must be from 1 to 100,000,000")
+	case o.PassesPerDevice < 1:
+		return o, errors.New("-passes-per-device must be at least 1")
+	case o.Grace < 0 || o.Grace > 10*time.Minute:
+		return o, errors.New("-grace must be from 0 to 10m")
+	case o.Idle < 0 || o.Idle > 10*time.Minute:
+		return o, errors.New("-idle must be from 0 to 10m")
+	case o.Samples < 1:
+		return o, errors.New("-samples must be at least 1")
+	case o.BurstPasses < 0:
+		return o, errors.New("-burst-passes must not be negative")
 	}
 	return o, nil
 }
@@ -145,6 +217,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	if ex, ok := experiments[o.Scenario]; ok {
+		return ex(ctx, o, stdout)
+	}
 	rep := report{
 		Scenario: o.Scenario, Figure: scenarios[o.Scenario](o).Figure(), Cores: numCores(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 		GoVersion: runtime.Version(), Started: time.Now().UTC(), LoadAvgBefore: loadAvg(),
@@ -152,6 +227,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		MaxSeconds: o.Duration.Seconds(), WarmupSeconds: o.Warmup.Seconds(), P99TargetMs: ms(o.P99Target), AnalyzedAfterWarmup: o.Analyze,
 	}
 	for _, mode := range o.Modes {
+		if r, ok := scenarios[o.Scenario](o).(hubReuser); ok && r.reuseHub() {
+			ss, err := runSeriesShared(ctx, o, mode)
+			rep.Series = append(rep.Series, ss...)
+			if err != nil {
+				return fmt.Errorf("passhub %s: %w", mode, err)
+			}
+			continue
+		}
 		for _, c := range o.Conc {
 			s, err := runSeries(ctx, o, mode, c)
 			if err != nil {
@@ -181,30 +264,78 @@ func resultName(o options) string {
 	return name + ".json"
 }
 
+// hubReuser is a scenario whose setup is too costly to repeat per
+// concurrency (a seeded million rows) and whose requests change nothing,
+// so one passhub serves every concurrency measured.
+type hubReuser interface{ reuseHub() bool }
+
+// setupReporter is a scenario that reports how long its setup took.
+type setupReporter interface{ SetupFacts() map[string]float64 }
+
 // runSeries starts a fresh passhub (`passhub mode`), warms it up and
 // measures o.Runs runs at concurrency c; passhub and its databases are
 // removed afterwards, so no series inherits another's backlog.
 func runSeries(ctx context.Context, o options, mode string, c int) (series, error) {
-	s := series{Mode: mode, Concurrency: c}
 	sc := scenarios[o.Scenario](o)
 	h, err := startHub(ctx, hubOptions{
 		Binary: o.Passhub, PostgresURL: o.PostgresURL, RedisURL: o.RedisURL,
 		Mode: mode, WorkerConcurrency: o.WorkerConcurrency, LogLevel: o.LogLevel,
 	})
 	if err != nil {
-		return s, err
+		return series{Mode: mode, Concurrency: c}, err
 	}
 	defer h.close()
 	if err := sc.Setup(ctx, h); err != nil {
-		return s, err
+		return series{Mode: mode, Concurrency: c}, err
+	}
+	return measureSeries(ctx, o, h, sc, mode, c, 0)
+}
+
+// runSeriesShared sets up one passhub and measures every concurrency on
+// it, in the order given.
+func runSeriesShared(ctx context.Context, o options, mode string) ([]series, error) {
+	sc := scenarios[o.Scenario](o)
+	h, err := startHub(ctx, hubOptions{
+		Binary: o.Passhub, PostgresURL: o.PostgresURL, RedisURL: o.RedisURL,
+		Mode: mode, WorkerConcurrency: o.WorkerConcurrency, LogLevel: o.LogLevel,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer h.close()
+	if err := sc.Setup(ctx, h); err != nil {
+		return nil, err
+	}
+	var out []series
+	var accepted int64
+	for _, c := range o.Conc {
+		s, err := measureSeries(ctx, o, h, sc, mode, c, accepted)
+		if err != nil {
+			return out, fmt.Errorf("concurrency %d: %w", c, err)
+		}
+		for _, r := range s.Runs {
+			accepted += r.Accepted
+		}
+		accepted += s.WarmupAccepted
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// measureSeries warms h up at concurrency c and measures o.Runs runs;
+// accepted is what earlier series on the same passhub had accepted.
+func measureSeries(ctx context.Context, o options, h *hub, sc scenario, mode string, c int, accepted int64) (series, error) {
+	s := series{Mode: mode, Concurrency: c}
+	if sr, ok := sc.(setupReporter); ok {
+		s.SetupSeconds = sr.SetupFacts()
 	}
 	d := newDriver(sc, c, o.Timeout)
 	defer d.close()
 
-	var accepted int64
 	if o.Warmup > 0 {
 		w := d.run(ctx, o.Requests, o.Warmup)
 		accepted += w.Accepted
+		s.WarmupAccepted = w.Accepted
 		fmt.Fprintf(os.Stderr, "passhub-load: %s c=%d warm-up: %.0f/s, p99 %.1f ms, %d errors\n", mode, c, w.PerSec, w.P99ms, w.Errors)
 	}
 	if o.Analyze {

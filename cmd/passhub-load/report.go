@@ -23,6 +23,10 @@ type series struct {
 	CPU         *cpuShares  `json:"cpuCoresMedian,omitempty"`
 	Best        bool        `json:"best"`
 	Runs        []runResult `json:"runs"`
+	// SetupSeconds is how long the scenario's setup took, by step, where
+	// it says (serials: the seeding).
+	SetupSeconds   map[string]float64 `json:"setupSeconds,omitempty"`
+	WarmupAccepted int64              `json:"warmupAccepted"`
 }
 
 func (s *series) summarise() {
@@ -109,11 +113,14 @@ func (r *report) printTable(w io.Writer) {
 }
 
 // write stores the report as dir/name and returns the path.
-func (r *report) write(dir, name string) (string, error) {
+func (r *report) write(dir, name string) (string, error) { return writeJSON(dir, name, r) }
+
+// writeJSON stores v indented as dir/name and returns the path.
+func writeJSON(dir, name string, v any) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating %s: %w", dir, err)
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return "", fmt.Errorf("encoding results: %w", err)
 	}
