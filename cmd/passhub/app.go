@@ -493,6 +493,7 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 		Runner:          runner,
 		Routing:         routing,
 		Concurrency:     a.cfg.WorkerConcurrency,
+		TaskPoll:        a.cfg.TaskPoll,
 		ShutdownTimeout: a.cfg.ShutdownTimeout,
 		Logger:          a.log,
 		Registerer:      a.reg,

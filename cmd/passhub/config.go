@@ -35,6 +35,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	SweepAfter        time.Duration
 	Retention         time.Duration
+	TaskPoll          time.Duration
 	// WebhooksAllowPrivate lets webhook subscriptions reach loopback and
 	// private addresses (local development and tests only).
 	WebhooksAllowPrivate bool
@@ -76,6 +77,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("shutdownTimeout", c.ShutdownTimeout.String()),
 		slog.String("sweepAfter", c.SweepAfter.String()),
 		slog.String("retention", c.Retention.String()),
+		slog.String("taskPoll", c.TaskPoll.String()),
 		slog.Bool("webhooksAllowPrivate", c.WebhooksAllowPrivate),
 		slog.String("apnsURL", c.APNsURL),
 		slog.String("apnsCAFile", c.APNsCAFile),
@@ -157,6 +159,14 @@ func settings() []setting {
 				return errors.New("must be a duration of at least 1s, such as 2m")
 			}
 			c.SweepAfter = d
+			return nil
+		}},
+		{"task-poll", "PASSHUB_TASK_POLL", "100ms", "how often an idle worker asks Redis for new tasks: the latency floor of each queue hop", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 5*time.Millisecond || d > 10*time.Second {
+				return errors.New("must be a duration from 5ms to 10s, such as 100ms")
+			}
+			c.TaskPoll = d
 			return nil
 		}},
 		{"retention", "PASSHUB_RETENTION", "720h", "finished jobs and push logs older than this are deleted (hourly)", func(c *Config, v string) error {

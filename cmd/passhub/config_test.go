@@ -48,6 +48,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"PASSHUB_WORKER_CONCURRENCY": "0"}, "PASSHUB_WORKER_CONCURRENCY"},
 		{map[string]string{"PASSHUB_SHUTDOWN_TIMEOUT": "-1s"}, "PASSHUB_SHUTDOWN_TIMEOUT"},
 		{map[string]string{"PASSHUB_RETENTION": "1h"}, "PASSHUB_RETENTION"},
+		{map[string]string{"PASSHUB_TASK_POLL": "1ms"}, "PASSHUB_TASK_POLL"},
 		{map[string]string{"PASSHUB_WEBHOOKS_ALLOW_PRIVATE": "maybe"}, "PASSHUB_WEBHOOKS_ALLOW_PRIVATE"},
 		{map[string]string{"PASSHUB_DATA_DIR": ""}, ""}, // empty env falls back to the default
 	} {
