@@ -281,7 +281,7 @@ func (in *Intake) verifier(c core.Connector, s Secrets, cfg Config) (kindVerifie
 // connector returns connector id ready to verify, from the cache while
 // fresh.
 func (in *Intake) connector(ctx context.Context, id string) (readyConnector, error) {
-	now := time.Now()
+	now := in.now()
 	in.mu.Lock()
 	r, ok := in.ready[id]
 	in.mu.Unlock()

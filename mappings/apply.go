@@ -110,21 +110,26 @@ func CommandKey(src Source, c Command) string {
 
 func apply(ctx context.Context, svc *core.Service, workspaceID string, c Command, src Source) (Applied, error) {
 	a := Applied{Rule: c.Rule, Action: c.Action, ExternalID: c.ExternalID}
-	existing, err := svc.PassByExternalID(ctx, workspaceID, c.TemplateID, c.ExternalID)
-	found := err == nil
-	if err != nil && !errors.Is(err, core.ErrNotFound) {
-		return a, fmt.Errorf("looking up pass: %w", err)
-	}
-	live := found && existing.Lifecycle != core.LifecycleDeleted
+	var existing core.Pass
+	var found bool
 	var ifVersion int64
 	if c.Seen {
-		if found && existing.Version != c.BaseVersion || !found && c.BaseVersion != 0 {
-			return a, core.ErrVersionMismatch
+		// The rule saw this pass; the store refuses the change if it has
+		// moved on since (IfVersion), so no second lookup is needed.
+		existing = core.Pass{ID: c.BasePassID, Version: c.BaseVersion, Lifecycle: c.BaseLifecycle}
+		found, ifVersion = c.BaseVersion != 0, c.BaseVersion
+	} else {
+		var err error
+		existing, err = svc.PassByExternalID(ctx, workspaceID, c.TemplateID, c.ExternalID)
+		if err != nil && !errors.Is(err, core.ErrNotFound) {
+			return a, fmt.Errorf("looking up pass: %w", err)
 		}
-		ifVersion = existing.Version
+		found = err == nil
 	}
+	live := found && existing.Lifecycle != core.LifecycleDeleted
 	change := &core.SourceChange{Key: CommandKey(src, c), At: src.At, Latest: c.Latest}
 	var p core.Pass
+	var err error
 	switch c.Action {
 	case ActionUpsert:
 		if !live {

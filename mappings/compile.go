@@ -116,23 +116,11 @@ func (l *loader) expr(v *yaml.Node, rule, field string, kind resultKind) *expres
 	// Block scalars (| and >) start on the line after the indicator.
 	startsBelow := v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0
 	g := &guard{}
-	opts := l.compileOptions(g)
-	switch kind {
-	case kindBool:
-		opts = append(opts, expr.AsBool())
-	case kindString:
-		opts = append(opts, expr.AsKind(reflect.String))
-	}
 	// First without the patches: with them, expr skips checking the
 	// arguments of a call it typed in an earlier pass, so upper(nosuch)
 	// would load and fail only when a trigger arrives.
-	plain := l.compileOptions(nil)
-	switch kind {
-	case kindBool:
-		plain = append(plain, expr.AsBool())
-	case kindString:
-		plain = append(plain, expr.AsKind(reflect.String))
-	}
+	plain := append(l.compileOptions(nil), kindOptions(kind)...)
+	opts := append(l.compileOptions(g), kindOptions(kind)...)
 	_, err := CompileSafely(src, plain)
 	var prog *vm.Program
 	if err == nil {
@@ -169,6 +157,17 @@ func (l *loader) expr(v *yaml.Node, rule, field string, kind resultKind) *expres
 	e.prog = prog
 	e.readsPass = g.readsPass
 	return e
+}
+
+// kindOptions are the compile options checking an expression's result.
+func kindOptions(kind resultKind) []expr.Option {
+	switch kind {
+	case kindBool:
+		return []expr.Option{expr.AsBool()}
+	case kindString:
+		return []expr.Option{expr.AsKind(reflect.String)}
+	}
+	return nil
 }
 
 // CompileSafely compiles an expr expression, turning a compiler panic

@@ -53,6 +53,10 @@ type Command struct {
 	// Seen says BaseVersion is known (the command came from Evaluate
 	// with a lookup); a hand-built command acts on whatever pass exists.
 	Seen bool `json:"-"`
+	// BasePassID and BaseLifecycle are the ID and lifecycle of the pass
+	// the rule saw, so Apply need not look it up again.
+	BasePassID    string         `json:"-"`
+	BaseLifecycle core.Lifecycle `json:"-"`
 	// Latest lists the data keys whose values are the event's own (their
 	// expressions do not read the pass): a stale event does not
 	// overwrite them (core.SourceChange.Latest).
@@ -207,13 +211,15 @@ func (m *Mapping) rule(ctx context.Context, r *Rule, e env, lookup PassLookup, m
 
 	lookupStart := time.Now()
 	var base int64
+	var baseID string
+	var baseLifecycle core.Lifecycle
 	if lookup != nil {
 		p, err := lookup(ctx, r.TemplateID, extID)
 		if err != nil {
 			return Command{}, nil, &EvalError{Rule: r.Name, Field: "pass", Err: fmt.Errorf("looking up pass %q: %w", extID, err)}
 		}
 		if p != nil {
-			base = p.Version
+			base, baseID, baseLifecycle = p.Version, p.ID, p.Lifecycle
 			if p.Lifecycle != core.LifecycleDeleted {
 				e.Pass = passView(p)
 			}
@@ -239,7 +245,8 @@ func (m *Mapping) rule(ctx context.Context, r *Rule, e env, lookup PassLookup, m
 		}
 	}
 
-	cmd := Command{Rule: r.Name, Action: r.Action, TemplateID: r.TemplateID, ExternalID: extID, BaseVersion: base, Seen: lookup != nil}
+	cmd := Command{Rule: r.Name, Action: r.Action, TemplateID: r.TemplateID, ExternalID: extID,
+		BaseVersion: base, Seen: lookup != nil, BasePassID: baseID, BaseLifecycle: baseLifecycle}
 	if len(r.fields) > 0 {
 		cmd.Data = make(map[string]any, len(r.fields))
 	}

@@ -15,14 +15,14 @@ import (
 	"time"
 
 	"github.com/passhub/passhub/adapters/apple"
+	"github.com/passhub/passhub/adapters/apple/sample"
 	"github.com/passhub/passhub/adapters/apple/testpki"
 	"github.com/passhub/passhub/core"
 )
 
-// The pass below is BenchmarkRenderAndSign's (adapters/apple: testTemplate
-// of the storeCard style, testPass, testOptions, testImages). Those live
-// in _test.go files, so they are repeated here; TestBenchPassIsTheBenchmarks
-// compares the rendering with the package's golden file, so a drift fails.
+// The pass is BenchmarkRenderAndSign's: adapters/apple/sample's store card
+// (TestBenchPassIsTheBenchmarks still compares the rendering with the
+// package's golden file).
 const (
 	benchPublicURL = "https://passhub.example.com"
 	benchSerial    = "pas_01HXYZ"
@@ -31,46 +31,12 @@ const (
 	serialPrefix = "pas_"
 )
 
-func benchTemplate() core.Template {
-	return core.Template{
-		ID:               "tpl_1",
-		Name:             "Loyalty",
-		Style:            core.StyleStoreCard,
-		Description:      "Example loyalty card",
-		OrganizationName: "Example Coffee",
-		LogoText:         "Example",
-		Colors:           core.Colors{Background: "#1e2a3b", Foreground: "rgb(255, 255, 255)", Label: "#ffcc00"},
-		Fields: core.FieldLayout{
-			Header:    []core.Field{{Key: "tier", Label: "Tier", Value: "Bronze"}},
-			Primary:   []core.Field{{Key: "points", Label: "Points", ChangeMessage: "You now have %@ points", NumberStyle: "PKNumberStyleDecimal", TextAlignment: "PKTextAlignmentRight"}},
-			Secondary: []core.Field{{Key: "name", Label: "Member", Source: "fullName"}},
-			Auxiliary: []core.Field{{Key: "balance", Label: "Balance", CurrencyCode: "EUR"}, {Key: "since", Label: "Since", DateStyle: "PKDateStyleMedium", TimeStyle: "PKDateStyleNone"}},
-			Back:      []core.Field{{Key: "terms", Label: "Terms", Value: "Points expire after a year."}},
-		},
-		Barcode:   &core.Barcode{Format: core.BarcodeQR, Message: "{{passId}}:{{externalId}}", AltText: "{{data.fullName}}"},
-		Locations: []core.Location{{Latitude: 52.52, Longitude: 13.405, RelevantText: "Coffee nearby"}},
-		Version:   3,
-	}
-}
+func benchTemplate() core.Template { return sample.Template(core.StyleStoreCard) }
 
 func benchPass() core.Pass {
-	return core.Pass{
-		ID:         benchSerial,
-		TemplateID: "tpl_1",
-		ExternalID: "cust-42",
-		Data: map[string]any{
-			"points":   float64(1250),
-			"fullName": "Ada Lovelace",
-			"balance":  12.5,
-			"since":    "2024-05-01T10:00:00Z",
-			"tier":     "Gold",
-		},
-		Lifecycle: core.LifecycleActive,
-		Version:   7,
-		AuthToken: "0123456789abcdef0123",
-		CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-		UpdatedAt: time.Date(2026, 2, 1, 9, 30, 0, 0, time.UTC),
-	}
+	p := sample.Pass()
+	p.ID = benchSerial
+	return p
 }
 
 func benchOptions(creds *apple.Credentials) apple.RenderOptions {
