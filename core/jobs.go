@@ -109,6 +109,23 @@ type JobRunner struct {
 	// so the relay can hand them over now instead of at its next poll.
 	// It must not block.
 	OnChildren func()
+	// OnChained, if set, is told of each chained job run (see Chain) and
+	// its error: the queue never sees those runs.
+	OnChained func(j Job, err error)
+
+	chain      ChainStore
+	chainKinds map[string]bool
+}
+
+// Chain makes the runner run, right after each job, the jobs that run
+// caused: the dispatch jobs of the events it wrote, and those dispatch
+// jobs' children of the given kinds (see chain.go).
+func (r *JobRunner) Chain(store ChainStore, kinds ...string) {
+	r.chain = store
+	r.chainKinds = map[string]bool{}
+	for _, k := range kinds {
+		r.chainKinds[k] = true
+	}
 }
 
 // NewJobRunner returns a runner over store with no handlers.
@@ -129,32 +146,47 @@ func (r *JobRunner) Kinds() []string {
 }
 
 // Run does job id once. A job that is already done returns nil: the
-// delivery was a duplicate and has no effect.
+// delivery was a duplicate and has no effect. With Chain set, the jobs
+// the run caused run next; their failures are theirs, not this job's.
 func (r *JobRunner) Run(ctx context.Context, id int64) error {
+	var c *chain
+	if r.chain != nil {
+		c = &chain{room: MaxChained, kinds: r.chainKinds}
+		ctx = context.WithValue(ctx, chainCtxKey{}, c)
+	}
 	j, err := r.store.StartJob(ctx, id)
-	if errors.Is(err, ErrJobDone) {
+	switch {
+	case errors.Is(err, ErrJobDone):
 		r.duplicate(j.Kind)
 		return nil
-	}
-	if errors.Is(err, ErrNotFound) {
+	case errors.Is(err, ErrNotFound):
 		return Permanent(fmt.Errorf("job %d: %w", id, err))
-	}
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("starting job %d: %w", id, err)
 	}
+	err = r.finish(ctx, j, c)
+	if c != nil {
+		r.runChained(ctx, c)
+	}
+	return err
+}
+
+// finish runs started job j through its handler and completes it.
+func (r *JobRunner) finish(ctx context.Context, j Job, c *chain) error {
 	h, ok := r.handlers[j.Kind]
 	if !ok {
-		return Permanent(fmt.Errorf("job %d: no handler for kind %q", id, j.Kind))
+		return Permanent(fmt.Errorf("job %d: no handler for kind %q", j.ID, j.Kind))
 	}
 	var children []Job
 	var done bool
+	var err error
 	if f, ok := h.(JobFinisher); ok {
 		children, done, err = f.FinishJob(ctx, j)
 	} else {
 		children, err = h.HandleJob(ctx, j)
 	}
 	if err != nil {
-		return fmt.Errorf("running %s job %d: %w", j.Kind, id, err)
+		return fmt.Errorf("running %s job %d: %w", j.Kind, j.ID, err)
 	}
 	if done {
 		if len(children) > 0 && r.OnChildren != nil {
@@ -162,17 +194,67 @@ func (r *JobRunner) Run(ctx context.Context, id int64) error {
 		}
 		return nil
 	}
-	if err := r.store.CompleteJob(ctx, id, children, r.now()); err != nil {
+	// A dispatch's children of chained kinds are written claimed.
+	var claimed []chainRef
+	if c != nil && j.Kind == JobKindDispatch {
+		for i := range children {
+			if c.kinds[children[i].Kind] && c.take() {
+				children[i].State = JobEnqueued
+				claimed = append(claimed, chainRef{children[i].Kind, children[i].Key})
+			}
+		}
+	}
+	if err := r.store.CompleteJob(ctx, j.ID, children, r.now()); err != nil {
 		if errors.Is(err, ErrJobDone) {
 			r.duplicate(j.Kind)
 			return nil
 		}
-		return fmt.Errorf("completing %s job %d: %w", j.Kind, id, err)
+		return fmt.Errorf("completing %s job %d: %w", j.Kind, j.ID, err)
 	}
-	if len(children) > 0 && r.OnChildren != nil {
+	c.addIfAny(claimed)
+	if len(children) > len(claimed) && r.OnChildren != nil {
 		r.OnChildren()
 	}
 	return nil
+}
+
+// runChained runs the jobs c collected, including those they add, in
+// order. A failed one goes back to the relay for the queue's retries; a
+// permanent failure ends it as the queue would.
+func (r *JobRunner) runChained(ctx context.Context, c *chain) {
+	for i := 0; ; i++ {
+		ref, ok := c.at(i)
+		if !ok {
+			return
+		}
+		stopping := ctx.Err() != nil
+		if stopping {
+			// The worker is stopping (or the parent's time ran out): hand
+			// the rest to the queue now rather than to the sweeper later.
+			ctx = context.WithoutCancel(ctx)
+		}
+		j, err := r.chain.StartChainedJob(ctx, ref.kind, ref.key)
+		if err != nil {
+			// Not there (rolled back, re-driven), or the store failed:
+			// a job left enqueued is the sweeper's.
+			continue
+		}
+		if stopping {
+			err = errors.New("not run: the worker stopped first")
+		} else {
+			err = r.finish(ctx, j, c)
+		}
+		if err != nil {
+			if errors.Is(err, ErrPermanent) {
+				_ = r.Fail(context.WithoutCancel(ctx), j.ID, err, true)
+			} else if rerr := r.chain.RequeueJob(context.WithoutCancel(ctx), j.ID, err.Error()); rerr == nil && r.OnChildren != nil {
+				r.OnChildren()
+			}
+		}
+		if r.OnChained != nil {
+			r.OnChained(j, err)
+		}
+	}
 }
 
 // Defer records that job id's task is due again at until (a retry

@@ -45,9 +45,10 @@ func insertJob(ctx context.Context, tx pgx.Tx, j core.Job, at time.Time) error {
 	if j.Payload != nil {
 		payload = j.Payload
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, key) DO NOTHING`,
-		j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), sqlstore.TruncTime(j.CreatedAt)); err != nil {
+	// A claimed (chained) job is enqueued as of now, for the sweeper.
+	if _, err := tx.Exec(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at, enqueued_at)
+		VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 = 'enqueued' THEN $7::timestamptz END) ON CONFLICT (kind, key) DO NOTHING`,
+		j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), sqlstore.TruncTime(j.CreatedAt), sqlstore.TruncTime(at)); err != nil {
 		return fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
 	}
 	return nil
@@ -175,9 +176,10 @@ func insertJobs(ctx context.Context, tx pgx.Tx, jobs []core.Job, at time.Time) e
 		}
 		created[i] = sqlstore.TruncTime(j.CreatedAt)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[])
-		ON CONFLICT (kind, key) DO NOTHING`, workspaces, kinds, keys, payloads, states, created); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at, enqueued_at)
+		SELECT w, k, key, p, s, c, CASE WHEN s = 'enqueued' THEN $7::timestamptz END
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[]) AS u(w, k, key, p, s, c)
+		ON CONFLICT (kind, key) DO NOTHING`, workspaces, kinds, keys, payloads, states, created, sqlstore.TruncTime(at)); err != nil {
 		return fmt.Errorf("inserting %d jobs: %w", n, err)
 	}
 	return nil

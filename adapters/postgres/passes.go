@@ -112,7 +112,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, events []core.Event) error {
 		if err != nil {
 			return fmt.Errorf("inserting event %s: %w", ev.ID, err)
 		}
-		if err := insertJob(ctx, tx, core.DispatchJobFor(ev), ev.OccurredAt); err != nil {
+		if err := insertJob(ctx, tx, core.DispatchJob(ctx, ev), ev.OccurredAt); err != nil {
 			return err
 		}
 	}

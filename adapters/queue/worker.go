@@ -123,6 +123,21 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 			prev(kind)
 		}
 	}
+	// Chained jobs (core.JobRunner.Chain) run inside another job's task:
+	// counted and logged here as the queue's own are.
+	prevChained := cfg.Runner.OnChained
+	cfg.Runner.OnChained = func(j core.Job, err error) {
+		if err == nil {
+			m.processed.WithLabelValues(j.Kind).Inc()
+		} else {
+			final := errors.Is(err, core.ErrPermanent)
+			m.failed.WithLabelValues(j.Kind, strconv.FormatBool(final)).Inc()
+			w.log.Warn("chained job failed (not final: back to the queue)", "kind", j.Kind, "job", j.ID, "final", final, "err", err)
+		}
+		if prevChained != nil {
+			prevChained(j, err)
+		}
+	}
 	for _, kind := range cfg.Runner.Kinds() {
 		w.mux.HandleFunc(kind, w.handler(kind))
 	}

@@ -34,8 +34,10 @@ func scanJob(row scanner) (core.Job, error) {
 	return j, nil
 }
 
-const insertJobSQL = `INSERT INTO jobs (workspace_id, kind, key, payload, state, attempts, last_error, created_at)
-	VALUES (?, ?, ?, ?, ?, 0, '', ?) ON CONFLICT (kind, key) DO NOTHING`
+// A claimed (chained) job is enqueued as of its insertion, for the
+// sweeper: the seventh argument.
+const insertJobSQL = `INSERT INTO jobs (workspace_id, kind, key, payload, state, attempts, last_error, created_at, enqueued_at)
+	VALUES (?1, ?2, ?3, ?4, ?5, 0, '', ?6, CASE WHEN ?5 = 'enqueued' THEN ?7 END) ON CONFLICT (kind, key) DO NOTHING`
 
 // execer is a transaction or a statement prepared in one.
 type execer interface {
@@ -68,7 +70,7 @@ func insertJobCounted(ctx context.Context, ex execer, j core.Job, at time.Time) 
 	if j.Payload != nil {
 		payload = []byte(j.Payload)
 	}
-	res, err := ex.ExecContext(ctx, insertJobSQL, j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), micros(j.CreatedAt))
+	res, err := ex.ExecContext(ctx, insertJobSQL, j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), micros(j.CreatedAt), micros(at))
 	if err != nil {
 		return false, fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
 	}

@@ -104,7 +104,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []core.Event) error {
 			ev.ID, ev.WorkspaceID, ev.Data.PassID, string(ev.Type), micros(ev.OccurredAt), string(data)); err != nil {
 			return fmt.Errorf("inserting event %s: %w", ev.ID, err)
 		}
-		if err := insertJob(ctx, tx, core.DispatchJobFor(ev), ev.OccurredAt); err != nil {
+		if err := insertJob(ctx, tx, core.DispatchJob(ctx, ev), ev.OccurredAt); err != nil {
 			return err
 		}
 	}

@@ -18,6 +18,7 @@ import (
 type Store interface {
 	core.Store
 	core.JobStore
+	core.ChainStore
 	core.IdempotencyStore
 	core.Pinger
 	core.AppleStore
@@ -43,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	cases = append(cases, passCases...)
 	cases = append(cases, eventCases...)
 	cases = append(cases, jobCases...)
+	cases = append(cases, chainCases...)
 	cases = append(cases, idempotencyCases...)
 	cases = append(cases, serviceCases...)
 	cases = append(cases, sourceCases...)

@@ -439,10 +439,10 @@ func (b pgCounters) perRequest(a pgCounters, n int64) map[string]float64 {
 // tableCounters are the passhub database's cumulative row and scan
 // counts by table (PostgreSQL publishes them with up to a second's
 // delay), to say which tables a figure's work lands on.
-type tableCounters map[string][5]int64 // inserted, updated, deleted, index scans, sequential scans
+type tableCounters map[string][7]int64 // inserted, updated, deleted, index scans, sequential scans, rows fetched by index scans, rows read by sequential scans
 
 func (h *hub) tableCounters(ctx context.Context) (tableCounters, error) {
-	rows, err := h.DB.Query(ctx, `SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, coalesce(idx_scan, 0), seq_scan FROM pg_stat_user_tables`)
+	rows, err := h.DB.Query(ctx, `SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, coalesce(idx_scan, 0), seq_scan, coalesce(idx_tup_fetch, 0), seq_tup_read FROM pg_stat_user_tables`)
 	if err != nil {
 		return nil, fmt.Errorf("reading pg_stat_user_tables: %w", err)
 	}
@@ -450,8 +450,8 @@ func (h *hub) tableCounters(ctx context.Context) (tableCounters, error) {
 	out := tableCounters{}
 	for rows.Next() {
 		var name string
-		var c [5]int64
-		if err := rows.Scan(&name, &c[0], &c[1], &c[2], &c[3], &c[4]); err != nil {
+		var c [7]int64
+		if err := rows.Scan(&name, &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6]); err != nil {
 			return nil, fmt.Errorf("reading pg_stat_user_tables: %w", err)
 		}
 		out[name] = c
@@ -465,7 +465,7 @@ func (b tableCounters) perRequest(a tableCounters, n int64) map[string]map[strin
 	if n <= 0 {
 		return nil
 	}
-	names := [5]string{"inserted", "updated", "deleted", "indexScans", "seqScans"}
+	names := [7]string{"inserted", "updated", "deleted", "indexScans", "seqScans", "indexRowsFetched", "seqRowsRead"}
 	out := map[string]map[string]float64{}
 	for table, after := range b {
 		before := a[table]

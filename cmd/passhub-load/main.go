@@ -53,6 +53,9 @@ type options struct {
 	P99Target         time.Duration
 	Out               string
 	Analyze           bool
+	// CPUProfile, when set, is where the passhub's CPU profile of the
+	// first measured run is written (trigger-apns).
+	CPUProfile string
 	// trigger-apns and serials
 	Rates           []float64
 	Passes          int
@@ -126,6 +129,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.P99Target, "p99", 50*time.Millisecond, "p99 latency bound for choosing the best concurrency")
 	fs.StringVar(&o.Out, "out", "bench/results", "directory for the JSON results")
 	fs.BoolVar(&o.Analyze, "analyze", true, "ANALYZE the passhub database after the warm-up, as autovacuum would have in a database that has been running (false: measure a fresh one)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "trigger-apns: write the passhub process's CPU profile over the first measured run here (served by PASSHUB_DEBUG_ADDR)")
 	rates := fs.String("rate", "500", "trigger-apns: webhooks sent per second (open loop: at this rate whatever passhub answers); a comma-separated list measures each on the same passhub")
 	fs.IntVar(&o.Passes, "passes", 5000, "trigger-apns: passes (one registered device each) the triggers go round; serials: passes seeded, each with a registration")
 	fs.IntVar(&o.PassesPerDevice, "passes-per-device", 1, "serials: passes each seeded device holds")

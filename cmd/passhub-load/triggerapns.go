@@ -5,10 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -69,6 +72,10 @@ type triggerRun struct {
 	PGPerTrigger map[string]float64 `json:"postgresPerTrigger,omitempty"`
 	// PGTablesPerTrigger is the same by table.
 	PGTablesPerTrigger map[string]map[string]float64 `json:"postgresTablesPerTrigger,omitempty"`
+	// Stages is where the time went, per job kind the triggers caused:
+	// p50/p99 ms from a job's creation to its hand-over to the queue (the
+	// relay) and from the hand-over to done (the queue's wait and the run).
+	Stages map[string]jobStage `json:"stages,omitempty"`
 	// SettleSeconds is how long after the last push the job queue took
 	// to empty, before the next run.
 	SettleSeconds float64 `json:"settleSeconds"`
@@ -160,10 +167,17 @@ func runTriggerAPNs(ctx context.Context, o options, stdout io.Writer) error {
 	if err := os.WriteFile(caFile, mock.CAPEM(), 0o600); err != nil {
 		return err
 	}
+	env := []string{"PASSHUB_APNS_URL=" + mock.URL, "PASSHUB_APNS_CA_FILE=" + caFile}
+	var debugAddr string
+	if o.CPUProfile != "" {
+		if debugAddr, err = freeLoopbackAddr(); err != nil {
+			return err
+		}
+		env = append(env, "PASSHUB_DEBUG_ADDR="+debugAddr)
+	}
 	h, err := startHub(ctx, hubOptions{
 		Binary: o.Passhub, PostgresURL: o.PostgresURL, RedisURL: o.RedisURL, Mode: "serve",
-		WorkerConcurrency: o.WorkerConcurrency, LogLevel: o.LogLevel,
-		Env: []string{"PASSHUB_APNS_URL=" + mock.URL, "PASSHUB_APNS_CA_FILE=" + caFile},
+		WorkerConcurrency: o.WorkerConcurrency, LogLevel: o.LogLevel, Env: env,
 	})
 	if err != nil {
 		return err
@@ -198,13 +212,28 @@ func runTriggerAPNs(ctx context.Context, o options, stdout io.Writer) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			var prof chan error
+			if o.CPUProfile != "" && len(rep.Series) == 0 && i == 0 {
+				prof = make(chan error, 1)
+				go func() { prof <- fetchCPUProfile(ctx, debugAddr, o.Duration, o.CPUProfile) }()
+			}
 			r, err := l.phase(ctx, o, rate, o.Duration)
 			if err != nil {
 				return err
 			}
+			if prof != nil {
+				if err := <-prof; err != nil {
+					return err
+				}
+				fmt.Fprintln(os.Stderr, "passhub-load: passhub CPU profile of this run:", o.CPUProfile)
+			}
 			s.Runs = append(s.Runs, r)
 			fmt.Fprintf(os.Stderr, "passhub-load: trigger-apns %g/s run %d/%d: %.0f/s accepted, pushes %d/%d (missing %d), p50 %.1f ms, p99 %.1f ms, max %.1f ms, drain %.2fs%s\n",
 				rate, i+1, o.Runs, r.AcceptedPerSec, r.Pushed, r.Accepted, r.Missing, r.P50ms, r.P99ms, r.MaxMs, r.DrainSeconds, cpuNote(r.CPU))
+			for _, k := range slices.Sorted(maps.Keys(r.Stages)) {
+				st := r.Stages[k]
+				fmt.Fprintf(os.Stderr, "passhub-load:   %s ×%d: to queue p50 %.0f p99 %.0f ms; queue+run p50 %.0f p99 %.0f ms\n", k, st.Jobs, st.ToQueueP50ms, st.ToQueueP99ms, st.QueueRunP50ms, st.QueueRunP99ms)
+			}
 			if r.Errors > 0 {
 				fmt.Fprintf(os.Stderr, "passhub-load:   errors: %s; e.g. %q\n", statusKeys(r.ByStatus), r.Samples)
 			}
@@ -489,7 +518,47 @@ func (l *triggerLoad) phase(ctx context.Context, o options, rate float64, d time
 	if tablesAfter, err := l.h.tableCounters(ctx); err == nil {
 		r.PGTablesPerTrigger = tablesAfter.perRequest(tablesBefore, r.Accepted)
 	}
+	if st, err := jobStages(ctx, l.h, start); err == nil {
+		r.Stages = st
+	}
 	return r, nil
+}
+
+// jobStage is one job kind's share of the trigger → push latency.
+type jobStage struct {
+	Jobs          int     `json:"jobs"`
+	ToQueueP50ms  float64 `json:"toQueueP50Ms"`
+	ToQueueP99ms  float64 `json:"toQueueP99Ms"`
+	QueueRunP50ms float64 `json:"queueAndRunP50Ms"`
+	QueueRunP99ms float64 `json:"queueAndRunP99Ms"`
+}
+
+// jobStages reads the stage times of the jobs created since t from the
+// passhub's outbox (a child job's creation time is its event's).
+func jobStages(ctx context.Context, h *hub, since time.Time) (map[string]jobStage, error) {
+	rows, err := h.DB.Query(ctx, `
+		SELECT kind, count(*),
+		  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM enqueued_at - created_at)),
+		  percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM enqueued_at - created_at)),
+		  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM done_at - enqueued_at)),
+		  percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM done_at - enqueued_at))
+		FROM jobs WHERE created_at >= $1 AND state = 'done' GROUP BY kind`, since)
+	if err != nil {
+		return nil, fmt.Errorf("reading job stages: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]jobStage{}
+	for rows.Next() {
+		var kind string
+		var s jobStage
+		var a, b, c, d float64
+		if err := rows.Scan(&kind, &s.Jobs, &a, &b, &c, &d); err != nil {
+			return nil, fmt.Errorf("reading job stages: %w", err)
+		}
+		s.ToQueueP50ms, s.ToQueueP99ms, s.QueueRunP50ms, s.QueueRunP99ms = a*1000, b*1000, c*1000, d*1000
+		out[kind] = s
+	}
+	return out, rows.Err()
 }
 
 // order is trigger k: a paid order of the target's customer, its own
@@ -637,4 +706,40 @@ func cpuMedian(runs []*cpuShares) *cpuShares {
 	}
 	m := func(i int) float64 { return spreadOf(cols[i]).Median }
 	return &cpuShares{Passhub: m(0), Loadgen: m(1), Postgres: m(2), Redis: m(3), Other: m(4), Machine: m(5)}
+}
+
+// freeLoopbackAddr is a loopback address with a port free right now.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// fetchCPUProfile asks the passhub's debug listener for a CPU profile
+// over d and writes it to path.
+func fetchCPUProfile(ctx context.Context, addr string, d time.Duration, path string) error {
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetching the CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetching the CPU profile: %s", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("fetching the CPU profile: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("writing the CPU profile: %w", err)
+	}
+	return nil
 }

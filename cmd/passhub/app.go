@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,7 @@ import (
 type store interface {
 	core.Store
 	core.JobStore
+	core.ChainStore
 	core.IdempotencyStore
 	core.AppleStore
 	core.GoogleCredentialStore
@@ -285,6 +287,11 @@ func runServer(ctx context.Context, mode string, cfg Config, stdout, stderr io.W
 		defer p.Close()
 		readiness["redis"] = p
 	}
+	if cfg.DebugAddr != "" {
+		if err := a.startDebug(ctx, &wg, cancel); err != nil {
+			return err
+		}
+	}
 	if runAPI {
 		if err := a.bootstrap(ctx, stdout); err != nil {
 			return err
@@ -358,6 +365,37 @@ func (a *app) startAPI(ctx context.Context, wg *sync.WaitGroup, fail context.Can
 		if err := srv.Shutdown(sctx); err != nil {
 			a.log.Warn("HTTP shutdown incomplete", "err", err)
 		}
+	}()
+	return nil
+}
+
+// startDebug serves Go's profiles on PASSHUB_DEBUG_ADDR (loopback, checked
+// by the config) until ctx ends: how an operator finds what bounds a
+// running passhub (go tool pprof http://ADDR/debug/pprof/profile).
+func (a *app) startDebug(ctx context.Context, wg *sync.WaitGroup, fail context.CancelCauseFunc) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", a.cfg.DebugAddr)
+	if err != nil {
+		return fmt.Errorf("listening on PASSHUB_DEBUG_ADDR %s: %w", a.cfg.DebugAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	a.log.Info("profiles served", "addr", ln.Addr().String())
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fail(fmt.Errorf("serving profiles: %w", err))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		srv.Close()
 	}()
 	return nil
 }
@@ -488,6 +526,9 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 	runner.Handle(core.JobKindTriggerApply, connectors.NewApplier(a.store, a.service))
 	runner.Handle(apple.JobPush, a.pusher)
 	runner.Handle(apple.JobTemplatePush, a.pusher)
+	// The worker that wrote an event runs its dispatch, and the dispatch's
+	// push and sync jobs, itself: one queue hop from trigger to APNs.
+	runner.Chain(a.store, apple.JobPush, google.JobSync)
 	w, err := queue.NewWorker(queue.WorkerConfig{
 		Redis:           opt,
 		Runner:          runner,

@@ -46,6 +46,9 @@ type Config struct {
 	GoogleSenderID       string
 	GoogleOrigins        []string
 	MappingsDir          string
+	// DebugAddr, when set, serves Go's pprof profiles there: a separate
+	// listener so it is never reachable through the public address.
+	DebugAddr string
 
 	masterKey []byte // decoded MasterKey, set by load
 }
@@ -86,6 +89,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("googleSenderID", c.GoogleSenderID),
 		slog.Any("googleOrigins", c.GoogleOrigins),
 		slog.String("mappingsDir", c.MappingsDir),
+		slog.String("debugAddr", c.DebugAddr),
 		slog.Bool("bootstrapKey", c.BootstrapKey != ""),
 	)
 }
@@ -199,6 +203,7 @@ func settings() []setting {
 			return nil
 		}},
 		{"mappings-dir", "PASSHUB_MAPPINGS_DIR", "", "directory of mapping files loaded into workspace 'default' at start (new version when changed)", str(func(c *Config) *string { return &c.MappingsDir })},
+		{"debug-addr", "PASSHUB_DEBUG_ADDR", "", "serve Go's pprof profiles (/debug/pprof/) on this loopback host:port; empty serves none", str(func(c *Config) *string { return &c.DebugAddr })},
 		{"apns-ca-file", "PASSHUB_APNS_CA_FILE", "", "PEM file of extra root certificates to trust for APNs (a local mock); empty trusts the system roots only", str(func(c *Config) *string { return &c.APNsCAFile })},
 	}
 }
@@ -289,6 +294,16 @@ func (c *Config) validate() error {
 	}
 	if len(c.GoogleOrigins) == 0 {
 		c.GoogleOrigins = []string{c.PublicURL}
+	}
+	if c.DebugAddr != "" {
+		// Profiles expose memory contents and cost CPU: loopback only.
+		h, p, err := net.SplitHostPort(c.DebugAddr)
+		if ip := net.ParseIP(h); err != nil || (h != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return fmt.Errorf("invalid PASSHUB_DEBUG_ADDR %q: want a loopback host:port such as 127.0.0.1:6060", c.DebugAddr)
+		}
+		if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("invalid PASSHUB_DEBUG_ADDR %q: port must be 0 to 65535", c.DebugAddr)
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

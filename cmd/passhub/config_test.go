@@ -50,6 +50,10 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{map[string]string{"PASSHUB_RETENTION": "1h"}, "PASSHUB_RETENTION"},
 		{map[string]string{"PASSHUB_TASK_POLL": "1ms"}, "PASSHUB_TASK_POLL"},
 		{map[string]string{"PASSHUB_WEBHOOKS_ALLOW_PRIVATE": "maybe"}, "PASSHUB_WEBHOOKS_ALLOW_PRIVATE"},
+		{map[string]string{"PASSHUB_DEBUG_ADDR": "0.0.0.0:6060"}, "PASSHUB_DEBUG_ADDR"}, // profiles stay on loopback
+		{map[string]string{"PASSHUB_DEBUG_ADDR": "6060"}, "PASSHUB_DEBUG_ADDR"},
+		{map[string]string{"PASSHUB_DEBUG_ADDR": "127.0.0.1:6060"}, ""},
+		{map[string]string{"PASSHUB_DEBUG_ADDR": "[::1]:0"}, ""},
 		{map[string]string{"PASSHUB_DATA_DIR": ""}, ""}, // empty env falls back to the default
 	} {
 		_, _, err := loadConfig("serve", nil, envOf(tc.env), &bytes.Buffer{})

@@ -1,0 +1,92 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/passhub/passhub/core"
+)
+
+// Chained jobs (core.ChainStore): written claimed, started once by the
+// worker that claimed them, handed back to the relay when they fail, and
+// re-driven by the sweeper when nobody ran them.
+var chainCases = []testCase{
+	{"Chain/ClaimedChildrenSkipTheRelay", func(t *testing.T, s Store) {
+		ctx := t.Context()
+		ws, jobs := mustJobs(t, s, 1)
+		at := now()
+		children := []core.Job{
+			{WorkspaceID: ws.ID, Kind: "apple.push", Key: "evt-c", State: core.JobEnqueued, CreatedAt: at.Add(-time.Hour)},
+			{WorkspaceID: ws.ID, Kind: "webhook.deliver", Key: "evt-c/sub", State: core.JobPending, CreatedAt: at},
+		}
+		must(t, "CompleteJob", s.CompleteJob(ctx, jobs[0].ID, children, at))
+		pending := allPendingJobs(t, s)
+		if _, ok := jobByKey(pending, "apple.push", "evt-c"); ok {
+			t.Error("a claimed child is pending: the relay would hand it to the queue too")
+		}
+		if _, ok := jobByKey(pending, "webhook.deliver", "evt-c/sub"); !ok {
+			t.Error("the unclaimed child is not pending")
+		}
+		// Enqueued as of its write (not its older creation), so the
+		// sweeper leaves it to the worker for the stale age.
+		stale, err := s.StaleJobs(ctx, at.Add(-time.Minute), 100)
+		must(t, "StaleJobs", err)
+		if _, ok := jobByKey(stale, "apple.push", "evt-c"); ok {
+			t.Error("a just-claimed child is already stale")
+		}
+		stale, err = s.StaleJobs(ctx, at.Add(time.Minute), 100)
+		must(t, "StaleJobs", err)
+		if _, ok := jobByKey(stale, "apple.push", "evt-c"); !ok {
+			t.Error("a claimed child nobody ran is never re-driven by the sweeper")
+		}
+
+		j, err := s.StartChainedJob(ctx, "apple.push", "evt-c")
+		must(t, "StartChainedJob", err)
+		if j.State != core.JobEnqueued || j.Attempts != 1 || j.WorkspaceID != ws.ID || j.ID == 0 {
+			t.Errorf("started chained job = %+v, want enqueued with one attempt", j)
+		}
+		// Once: a second start (a re-drive racing the worker) finds none.
+		if _, err := s.StartChainedJob(ctx, "apple.push", "evt-c"); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("second StartChainedJob: err = %v, want ErrNotFound", err)
+		}
+		// Unclaimed (pending) and missing jobs are not the chain's.
+		for _, k := range [][2]string{{"webhook.deliver", "evt-c/sub"}, {"apple.push", "nope"}} {
+			if _, err := s.StartChainedJob(ctx, k[0], k[1]); !errors.Is(err, core.ErrNotFound) {
+				t.Errorf("StartChainedJob(%s %s): err = %v, want ErrNotFound", k[0], k[1], err)
+			}
+		}
+	}},
+	{"Chain/RequeueHandsBackToTheRelay", func(t *testing.T, s Store) {
+		ctx := t.Context()
+		ws, jobs := mustJobs(t, s, 1)
+		at := now()
+		child := core.Job{WorkspaceID: ws.ID, Kind: "apple.push", Key: "evt-r", State: core.JobEnqueued, CreatedAt: at}
+		must(t, "CompleteJob", s.CompleteJob(ctx, jobs[0].ID, []core.Job{child}, at))
+		j, err := s.StartChainedJob(ctx, "apple.push", "evt-r")
+		must(t, "StartChainedJob", err)
+		must(t, "RequeueJob", s.RequeueJob(ctx, j.ID, "APNs unavailable"))
+		got, ok := jobByKey(allPendingJobs(t, s), "apple.push", "evt-r")
+		if !ok {
+			t.Fatal("a requeued job is not pending")
+		}
+		if got.LastError != "APNs unavailable" || got.Attempts != 1 || got.EnqueuedAt != nil {
+			t.Errorf("requeued job = %+v, want the error, its attempt and no enqueue time", got)
+		}
+		// The queue's run starts it as any job: the attempt counts on.
+		started, err := s.StartJob(ctx, j.ID)
+		must(t, "StartJob", err)
+		if started.Attempts != 2 {
+			t.Errorf("attempts after the queue's start = %d, want 2", started.Attempts)
+		}
+		must(t, "CompleteJob", s.CompleteJob(ctx, j.ID, nil, at))
+		// A finished job stays finished.
+		must(t, "RequeueJob of a done job", s.RequeueJob(ctx, j.ID, "late"))
+		if done, err := s.Job(ctx, j.ID); err != nil || done.State != core.JobDone {
+			t.Errorf("done job after RequeueJob = %+v, %v; want it done", done, err)
+		}
+		if err := s.RequeueJob(ctx, 1<<40, "x"); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("RequeueJob of a missing job: err = %v, want ErrNotFound", err)
+		}
+	}},
+}

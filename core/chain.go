@@ -1,0 +1,93 @@
+package core
+
+import (
+	"context"
+	"sync"
+)
+
+// Chaining: the jobs a job run causes right away — the dispatch job of an
+// event it wrote, and the push and sync jobs that dispatch fans out to —
+// are run by the same worker right after, instead of each waiting for the
+// relay and a queue hop. A trigger reaches APNs through one queue hop
+// instead of three, and each chained job saves the relay's bookkeeping,
+// the queue's round trips and its own start.
+//
+// A chained job is written 'enqueued' — claimed by the worker — in the
+// same transaction as its cause, so the relay leaves it alone. If the
+// worker dies before running it, the sweeper finds it enqueued and not
+// done after its stale age and re-drives it through the queue: nothing is
+// lost, only late. A chained job that fails goes back to 'pending', so
+// the relay hands it to the queue, which retries it as any other job.
+
+// ChainStore is what chaining needs of the store besides JobStore.
+type ChainStore interface {
+	// StartChainedJob counts the first attempt of the enqueued, never
+	// started job of kind and key. ErrNotFound when there is none: the
+	// write that claimed it rolled back, or a re-drive started it.
+	StartChainedJob(ctx context.Context, kind, key string) (Job, error)
+	// RequeueJob records msg against job id and moves it back to pending
+	// for the relay; a done or failed job is left alone.
+	RequeueJob(ctx context.Context, id int64, msg string) error
+}
+
+// MaxChained bounds the jobs one run chains: a dispatch that fans out
+// wider leaves the rest to the queue's parallel workers.
+const MaxChained = 8
+
+type chainCtxKey struct{}
+
+// chain collects the jobs claimed during one run, in the order written.
+type chain struct {
+	mu    sync.Mutex
+	room  int
+	refs  []chainRef
+	kinds map[string]bool
+}
+
+type chainRef struct{ kind, key string }
+
+// take reserves room for one more chained job.
+func (c *chain) take() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.room == 0 {
+		return false
+	}
+	c.room--
+	return true
+}
+
+func (c *chain) add(refs ...chainRef) {
+	c.mu.Lock()
+	c.refs = append(c.refs, refs...)
+	c.mu.Unlock()
+}
+
+// addIfAny adds refs; a nil chain (not chaining) ignores them.
+func (c *chain) addIfAny(refs []chainRef) {
+	if c != nil && len(refs) > 0 {
+		c.add(refs...)
+	}
+}
+
+func (c *chain) at(i int) (chainRef, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i >= len(c.refs) {
+		return chainRef{}, false
+	}
+	return c.refs[i], true
+}
+
+// DispatchJob is the dispatch job a store writes with ev: claimed for the
+// running worker (state enqueued) when ctx is a chaining job run with
+// room left, pending for the relay otherwise. The store writes it in the
+// event's transaction; a rollback leaves nothing to run.
+func DispatchJob(ctx context.Context, ev Event) Job {
+	j := DispatchJobFor(ev)
+	if c, ok := ctx.Value(chainCtxKey{}).(*chain); ok && c.take() {
+		j.State = JobEnqueued
+		c.add(chainRef{j.Kind, j.Key})
+	}
+	return j
+}
