@@ -5,6 +5,8 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BENCHTIME ?= 3s
 BENCHRUNS ?= 6
+# make bench: time per run of the microbenchmarks (signature verification and signing)
+MICROTIME ?= 1s
 # push-alls per store in make bench (each pushes 100,000 devices); benchstat needs 6 for a ± interval
 FANOUTRUNS ?= 6
 # make bench-peer: alternating rounds per side (passhub vs passkit-generator), BENCHTIME each
@@ -27,7 +29,7 @@ FUZZTIME  ?= 10s
 # CI passes an execution count (e.g. 20000x): a time budget can end in a spurious
 # "context deadline exceeded" from the fuzz coordinator on a loaded machine.
 
-.PHONY: run build test fuzz bench bench-load bench-peer lint fmt vet zapier-check
+.PHONY: run build test fuzz bench bench-report bench-load bench-peer lint fmt vet zapier-check
 
 ## run: start passhub with the embedded defaults (SQLite + in-process Redis) on 127.0.0.1:8080
 run:
@@ -48,11 +50,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./mappings/
 	$(GO) test -run '^$$' -fuzz '^FuzzKeyExpression$$' -fuzztime $(FUZZTIME) ./connectors/
 
-## bench: throughput, each figure the median of several runs (benchstat; raw runs in bench/results/):
-##   pass creations/s through the API (SQLite, PostgreSQL); .pkpass render+sign/s and cached-render
-##   sign/s on 1 and 2 cores; an APNs "push all" over 100,000 registered devices through the worker's
-##   path against the local APNs mock (SQLite, PostgreSQL; each store seeded once per run, ~1-2 min);
-##   webhook deliveries/s of one event to 1,000 subscriptions on a local receiver through the job path
+## bench: every figure of the harness, ending with ONE table (cmd/passhub-bench-report): each figure the
+##   median (min–max) of its runs, issue 7's target and whether it is met, the core count, and the peer
+##   figure from the same run (passhub ÷ passkit-generator). The go benchmarks: pass creations/s through
+##   the API (SQLite, PostgreSQL); .pkpass render+sign/s and cached-render sign/s on 1 and 2 cores;
+##   triggers stored durably/s; mapping evaluations/s; webhook signature verifications/s per verifier and
+##   Google Wallet callback verifications/s; outbound webhook signatures/s; an APNs "push all" over
+##   100,000 registered devices through the worker's path against the local APNs mock (SQLite,
+##   PostgreSQL; each store seeded once per run, ~1-2 min); webhook deliveries/s of one event to 1,000
+##   subscriptions on a local receiver through the job path. Then bench-load and bench-peer. Raw runs in
+##   bench/results/*.txt (compare two with `go tool benchstat`), the table's rows in
+##   bench/results/summary.json
 bench: SHELL := /bin/bash
 bench: .SHELLFLAGS := -o pipefail -c
 bench:
@@ -62,17 +70,19 @@ bench:
 	$(GO) test -run '^$$' -bench '^Benchmark(RenderAndSign|SignCached)$$' -cpu 1,2 -benchtime $(BENCHTIME) -count $(BENCHRUNS) ./adapters/apple/ | tee bench/results/pkpass.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkAcceptTrigger$$' -benchtime $(BENCHTIME) -count $(BENCHRUNS) ./adapters/postgres/ ./adapters/sqlite/ | tee bench/results/intake.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkEvaluate$$' -benchtime $(BENCHTIME) -count $(BENCHRUNS) ./mappings/ | tee bench/results/mappings.txt
+	$(GO) test -run '^$$' -bench '^Benchmark(Verify|VerifyCallback)$$' -benchtime $(MICROTIME) -count $(BENCHRUNS) ./connectors/verify/ ./adapters/google/callback/ | tee bench/results/verify.txt
+	$(GO) test -run '^$$' -bench '^BenchmarkSign$$' -benchtime $(MICROTIME) -count $(BENCHRUNS) ./adapters/webhooks/ | tee bench/results/sign.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkTemplatePushFanout$$' -benchtime 1x -count $(FANOUTRUNS) -timeout 60m ./adapters/apple/ | tee bench/results/fanout.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkDeliveryFanout$$' -benchtime 5x -count $(BENCHRUNS) ./adapters/webhooks/ | tee bench/results/webhooks.txt
-	@echo "cores: $$(nproc)"
-	$(GO) tool benchstat bench/results/api.txt
-	$(GO) tool benchstat bench/results/pkpass.txt
-	$(GO) tool benchstat bench/results/intake.txt
-	$(GO) tool benchstat bench/results/mappings.txt
-	$(GO) tool benchstat bench/results/fanout.txt
-	$(GO) tool benchstat bench/results/webhooks.txt
 	$(MAKE) --no-print-directory bench-load
 	$(MAKE) --no-print-directory bench-peer
+	@echo
+	$(GO) run ./cmd/passhub-bench-report -dir bench/results
+
+## bench-report: print make bench's table again from the results in bench/results (whatever parts ran;
+##   missing ones are "not measured" rows) and rewrite bench/results/summary.json
+bench-report:
+	$(GO) run ./cmd/passhub-bench-report -dir bench/results
 
 ## bench-load: signed Shopify webhooks accepted durably/s over HTTP against a real passhub on PostgreSQL
 ##   and Redis (loopback; fresh database per series, dropped after): median (min–max) of LOADRUNS runs
