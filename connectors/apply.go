@@ -18,6 +18,7 @@ import (
 type ApplyStore interface {
 	Trigger(ctx context.Context, workspaceID, id string) (core.Trigger, error)
 	RecordTriggerOutcome(ctx context.Context, workspaceID, id string, status core.TriggerStatus, outcome json.RawMessage, at time.Time) error
+	FinishTrigger(ctx context.Context, workspaceID, id string, status core.TriggerStatus, outcome json.RawMessage, at time.Time, jobID int64) error
 	Connector(ctx context.Context, workspaceID, id string) (core.Connector, error)
 	Mapping(ctx context.Context, workspaceID, name string) (core.MappingFile, error)
 	ListTemplates(ctx context.Context, workspaceID string, page core.Page) ([]core.Template, string, error)
@@ -65,28 +66,52 @@ type Outcome struct {
 }
 
 // HandleJob maps the trigger the job names (its key is the trigger ID,
-// with "/replay" suffixes for replays).
+// with "/replay" suffixes for replays); the runner completes the job.
 func (a *Applier) HandleJob(ctx context.Context, j core.Job) ([]core.Job, error) {
+	_, err := a.run(ctx, j, false)
+	return nil, err
+}
+
+// FinishJob is HandleJob recording the trigger's outcome and completing
+// j in one write: one commit fewer per trigger.
+func (a *Applier) FinishJob(ctx context.Context, j core.Job) ([]core.Job, bool, error) {
+	done, err := a.run(ctx, j, true)
+	return nil, done, err
+}
+
+func (a *Applier) run(ctx context.Context, j core.Job, finish bool) (bool, error) {
 	id, _, _ := strings.Cut(j.Key, "/")
 	t, err := a.store.Trigger(ctx, j.WorkspaceID, id)
 	if errors.Is(err, core.ErrNotFound) {
-		return nil, core.Permanent(fmt.Errorf("trigger %s: %w", id, err))
+		return false, core.Permanent(fmt.Errorf("trigger %s: %w", id, err))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loading trigger %s: %w", id, err)
+		return false, fmt.Errorf("loading trigger %s: %w", id, err)
 	}
 	status, out, err := a.apply(ctx, t, j.Key)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return nil, fmt.Errorf("encoding trigger outcome: %w", err)
+		return false, fmt.Errorf("encoding trigger outcome: %w", err)
 	}
-	if err := a.store.RecordTriggerOutcome(ctx, t.WorkspaceID, t.ID, status, b, a.now().UTC().Truncate(time.Microsecond)); err != nil {
-		return nil, fmt.Errorf("recording trigger outcome: %w", err)
+	at := a.now().UTC().Truncate(time.Microsecond)
+	if !finish {
+		if err := a.store.RecordTriggerOutcome(ctx, t.WorkspaceID, t.ID, status, b, at); err != nil {
+			return false, fmt.Errorf("recording trigger outcome: %w", err)
+		}
+		return false, nil
 	}
-	return nil, nil
+	err = a.store.FinishTrigger(ctx, t.WorkspaceID, t.ID, status, b, at, j.ID)
+	if errors.Is(err, core.ErrJobDone) {
+		// A duplicate run: the runner's completion says so.
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("recording trigger outcome: %w", err)
+	}
+	return true, nil
 }
 
 // apply returns the trigger's status and outcome; an error only for

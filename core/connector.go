@@ -109,6 +109,10 @@ type ConnectorStore interface {
 	ListTriggers(ctx context.Context, workspaceID string, q TriggerQuery) ([]Trigger, string, error)
 	// RecordTriggerOutcome sets status and outcome.
 	RecordTriggerOutcome(ctx context.Context, workspaceID, id string, status TriggerStatus, outcome json.RawMessage, at time.Time) error
+	// FinishTrigger is RecordTriggerOutcome and the completion of the
+	// trigger's job jobID, together: both or neither. A job already done
+	// or failed is ErrJobDone and changes nothing.
+	FinishTrigger(ctx context.Context, workspaceID, id string, status TriggerStatus, outcome json.RawMessage, at time.Time, jobID int64) error
 	// ReplayTrigger sets the trigger back to received and writes a new
 	// trigger.apply job for it (keyed by replay), in one transaction.
 	ReplayTrigger(ctx context.Context, workspaceID, id, replay string, at time.Time) (Trigger, error)

@@ -339,6 +339,41 @@ func (s *Store) RecordTriggerOutcome(ctx context.Context, workspaceID, id string
 	return nil
 }
 
+// FinishTrigger records a trigger's outcome and completes its
+// trigger.apply job in one statement. A job already done or failed (a
+// duplicate run) is ErrJobDone, and the outcome its first run recorded
+// stays.
+func (s *Store) FinishTrigger(ctx context.Context, workspaceID, id string, status core.TriggerStatus, outcome json.RawMessage, at time.Time, jobID int64) error {
+	tag, err := s.pool.Exec(ctx, `WITH t AS (
+			SELECT 1 FROM triggers WHERE workspace_id = $4 AND id = $5
+		), j AS (
+			UPDATE jobs SET state = 'done', done_at = $3 WHERE id = $6 AND state NOT IN ('done', 'failed') AND EXISTS (SELECT 1 FROM t) RETURNING id
+		)
+		UPDATE triggers t SET status = $1, outcome = $2, updated_at = $3 FROM j WHERE t.workspace_id = $4 AND t.id = $5`,
+		string(status), sqlstore.RawOrNil(outcome), sqlstore.TruncTime(at), workspaceID, id, jobID)
+	if _, ok := constraintViolation(err, codeInvalidTextRepresentation); ok {
+		return core.Invalid("outcome", "is not JSON that can be stored")
+	}
+	if badText(err) {
+		return core.Invalid("outcome", "contains characters that cannot be stored")
+	}
+	if err != nil {
+		return fmt.Errorf("recording outcome of trigger %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	// Nothing changed: the trigger is missing, or the job finished.
+	if _, err := s.Trigger(ctx, workspaceID, id); err != nil {
+		return err
+	}
+	j, err := jobIn(ctx, s.pool, jobID)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("job %d is %s: %w", jobID, j.State, core.ErrJobDone)
+}
+
 // ReplayTrigger sets a trigger back to received and writes its replay's
 // trigger.apply job, in one statement.
 func (s *Store) ReplayTrigger(ctx context.Context, workspaceID, id, replay string, at time.Time) (core.Trigger, error) {

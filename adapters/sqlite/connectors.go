@@ -349,6 +349,41 @@ func (s *Store) RecordTriggerOutcome(ctx context.Context, workspaceID, id string
 	})
 }
 
+// FinishTrigger records a trigger's outcome and completes its
+// trigger.apply job in one write transaction. A job already done or
+// failed (a duplicate run) is ErrJobDone, and the outcome its first run
+// recorded stays.
+func (s *Store) FinishTrigger(ctx context.Context, workspaceID, id string, status core.TriggerStatus, outcome json.RawMessage, at time.Time, jobID int64) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'done', done_at = ? WHERE id = ? AND state NOT IN ('done', 'failed')`, micros(at), jobID)
+		if err != nil {
+			return fmt.Errorf("completing job %d: %w", jobID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("completing job %d: %w", jobID, err)
+		} else if n == 0 {
+			if _, err := jobIn(ctx, tx, jobID); err != nil {
+				return err
+			}
+			return fmt.Errorf("job %d: %w", jobID, core.ErrJobDone)
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE triggers SET status = ?, outcome = ?, updated_at = ? WHERE workspace_id = ? AND id = ?`,
+			string(status), nullText(outcome), micros(at), workspaceID, id)
+		if checkViolation(err) {
+			return core.Invalid("outcome", "is not JSON")
+		}
+		if err != nil {
+			return fmt.Errorf("recording outcome of trigger %s: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("recording outcome of trigger %s: %w", id, err)
+		} else if n == 0 {
+			return fmt.Errorf("trigger %s: %w", id, core.ErrNotFound)
+		}
+		return nil
+	})
+}
+
 // ReplayTrigger sets a trigger back to received and writes its replay's
 // trigger.apply job, in one write transaction.
 func (s *Store) ReplayTrigger(ctx context.Context, workspaceID, id, replay string, at time.Time) (core.Trigger, error) {

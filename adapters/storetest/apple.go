@@ -979,6 +979,19 @@ var appleCases = []testCase{
 		}
 		must(t, "AppendPushLogs", s.AppendPushLogs(ctx, batch))
 		must(t, "AppendPushLogs none", s.AppendPushLogs(ctx, nil))
+		// A push-all batch is large (stores may write it another way).
+		big := mustWorkspace(t, s)
+		var large []core.PushLog
+		for i := range 150 {
+			large = append(large, core.PushLog{WorkspaceID: big.ID, At: base, Platform: core.PlatformApple, PassID: fmt.Sprintf("p%d", i),
+				ExternalID: "e", TokenHash: "h", Status: core.PushOK, HTTPStatus: 200, Reason: "r", LatencyMS: int64(i), JobID: 9})
+		}
+		must(t, "AppendPushLogs large", s.AppendPushLogs(ctx, large))
+		largeGot, _, err := s.ListPushLogs(ctx, big.ID, core.PushLogQuery{Page: core.Page{Limit: 1000}})
+		must(t, "ListPushLogs", err)
+		if len(largeGot) != 150 || largeGot[0].LatencyMS != 149 || largeGot[0].JobID != 9 {
+			t.Errorf("large batch: %d logs, want 150, the newest with latency 149: %+v", len(largeGot), largeGot)
+		}
 		newestFirst := slices.Clone(written)
 		slices.Reverse(newestFirst)
 		key := func(l core.PushLog) string { return l.Reason + "|" + l.PassID + "|" + fmt.Sprint(l.HTTPStatus) }
@@ -1050,7 +1063,7 @@ var appleCases = []testCase{
 				t.Errorf("push log time in %s, want UTC", got.At.Location())
 			}
 		}
-		_, _, err := s.ListPushLogs(ctx, ws.ID, core.PushLogQuery{Page: core.Page{Cursor: "??"}})
+		_, _, err = s.ListPushLogs(ctx, ws.ID, core.PushLogQuery{Page: core.Page{Cursor: "??"}})
 		wantErr(t, "ListPushLogs with a bad cursor", err, core.ErrInvalid)
 		list, _, err := s.ListPushLogs(ctx, other.ID, core.PushLogQuery{Page: core.Page{Limit: 1000}})
 		must(t, "ListPushLogs other", err)

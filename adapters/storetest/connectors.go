@@ -619,6 +619,55 @@ var connectorCases = []testCase{
 			t.Errorf("%d trigger.apply jobs, want 1", len(jobs))
 		}
 	}},
+	{"Triggers/FinishWithItsJob", func(t *testing.T, s Store) {
+		ctx := t.Context()
+		ws := mustWorkspace(t, s)
+		c := mustConnector(t, s, ws.ID)
+		tr := newTrigger(c, "orders/paid", "f-1", now())
+		accept(t, s, tr)
+		jobs := triggerJobs(t, s)
+		if len(jobs) != 1 {
+			t.Fatalf("%d trigger.apply jobs, want 1", len(jobs))
+		}
+		job := jobs[0]
+		at := now().Add(time.Minute)
+		// Both or neither: a missing trigger leaves the job alone.
+		wantErr(t, "FinishTrigger of a missing trigger",
+			s.FinishTrigger(ctx, ws.ID, "trg_missing", core.TriggerApplied, nil, at, job.ID), core.ErrNotFound)
+		if j, err := s.Job(ctx, job.ID); err != nil || j.State == core.JobDone {
+			t.Fatalf("job after finishing a missing trigger: %+v, %v; want it not done", j, err)
+		}
+		outcome := json.RawMessage(`{"applied":[{"rule":"points"}]}`)
+		must(t, "FinishTrigger", s.FinishTrigger(ctx, ws.ID, tr.ID, core.TriggerApplied, outcome, at, job.ID))
+		got, err := s.Trigger(ctx, ws.ID, tr.ID)
+		must(t, "Trigger", err)
+		if got.Status != core.TriggerApplied || !bytes.Equal(got.Outcome, outcome) || !got.UpdatedAt.Equal(us(at)) {
+			t.Errorf("finished trigger: %s %s at %s; want applied %s at %s", got.Status, got.Outcome, got.UpdatedAt, outcome, us(at))
+		}
+		j, err := s.Job(ctx, job.ID)
+		must(t, "Job", err)
+		if j.State != core.JobDone || j.DoneAt == nil || !j.DoneAt.Equal(us(at)) {
+			t.Errorf("job after FinishTrigger: %+v; want done at %s", j, us(at))
+		}
+		// A duplicate run finds the job done and keeps the first outcome.
+		wantErr(t, "FinishTrigger again", s.FinishTrigger(ctx, ws.ID, tr.ID, core.TriggerSkipped, json.RawMessage(`{"skipped":[]}`), at.Add(time.Second), job.ID), core.ErrJobDone)
+		got, err = s.Trigger(ctx, ws.ID, tr.ID)
+		must(t, "Trigger", err)
+		if got.Status != core.TriggerApplied || !bytes.Equal(got.Outcome, outcome) {
+			t.Errorf("a duplicate run's outcome replaced the first: %s %s", got.Status, got.Outcome)
+		}
+		tr2 := newTrigger(c, "orders/paid", "f-2", now())
+		accept(t, s, tr2)
+		job2, ok := jobByKey(triggerJobs(t, s), core.JobKindTriggerApply, tr2.ID)
+		if !ok {
+			t.Fatal("no job for the second trigger")
+		}
+		wantErr(t, "FinishTrigger with an outcome that is not JSON",
+			s.FinishTrigger(ctx, ws.ID, tr2.ID, core.TriggerApplied, json.RawMessage(`{"applied":`), at, job2.ID), core.ErrInvalid)
+		if j, err := s.Job(ctx, job2.ID); err != nil || j.State == core.JobDone {
+			t.Errorf("job after a refused outcome: %+v, %v; want it not done", j, err)
+		}
+	}},
 	{"Triggers/Replay", func(t *testing.T, s Store) {
 		ctx := t.Context()
 		ws := mustWorkspace(t, s)
