@@ -37,7 +37,14 @@ type Issuer struct {
 
 	mu     sync.Mutex
 	parsed map[string]parsedCreds // by workspace
+	// records keeps each workspace's stored record for a second: every
+	// push job needs it, and a burst reads it once. An upload through this
+	// process is seen at once, through another within the second.
+	records *core.Recent[string, core.AppleCredentials]
 }
+
+// credentialsTTL is how long a stored credentials record is reused.
+const credentialsTTL = time.Second
 
 type parsedCreds struct {
 	updatedAt time.Time
@@ -46,7 +53,8 @@ type parsedCreds struct {
 
 // NewIssuer returns an issuer; cacheSize bounds the rendered-file cache.
 func NewIssuer(store CredentialStore, box Sealer, publicURL string, cacheSize int) *Issuer {
-	return &Issuer{store: store, box: box, publicURL: publicURL, cache: NewCache(cacheSize), now: time.Now, parsed: map[string]parsedCreds{}}
+	return &Issuer{store: store, box: box, publicURL: publicURL, cache: NewCache(cacheSize), now: time.Now, parsed: map[string]parsedCreds{},
+		records: core.NewRecent[string, core.AppleCredentials](credentialsTTL, nil)}
 }
 
 func keyContext(workspaceID string) string { return "apple-key:" + workspaceID }
@@ -86,6 +94,7 @@ func (i *Issuer) Save(ctx context.Context, workspaceID string, u Upload) (Creden
 	if err := i.store.PutAppleCredentials(ctx, rec); err != nil {
 		return CredentialInfo{}, fmt.Errorf("storing Apple credentials: %w", err)
 	}
+	i.records.Forget(workspaceID)
 	rec, err = i.store.AppleCredentials(ctx, workspaceID)
 	if err != nil {
 		return CredentialInfo{}, fmt.Errorf("reloading Apple credentials: %w", err)
@@ -112,15 +121,19 @@ func (i *Issuer) Delete(ctx context.Context, workspaceID string) error {
 	if err := i.store.DeleteAppleCredentials(ctx, workspaceID); err != nil {
 		return err
 	}
+	i.records.Forget(workspaceID)
 	i.mu.Lock()
 	delete(i.parsed, workspaceID)
 	i.mu.Unlock()
 	return nil
 }
 
-// Credentials loads and parses the workspace's credentials.
+// Credentials loads (or reuses, see records) and parses the workspace's
+// credentials.
 func (i *Issuer) Credentials(ctx context.Context, workspaceID string) (*Credentials, core.AppleCredentials, error) {
-	rec, err := i.store.AppleCredentials(ctx, workspaceID)
+	rec, err := i.records.Get(ctx, workspaceID, func(ctx context.Context) (core.AppleCredentials, error) {
+		return i.store.AppleCredentials(ctx, workspaceID)
+	})
 	if err != nil {
 		return nil, core.AppleCredentials{}, fmt.Errorf("loading Apple credentials: %w", err)
 	}

@@ -95,6 +95,10 @@ type Wallet struct {
 	mu       sync.Mutex
 	accounts map[string]*account // by workspace
 	classes  map[classKey]*classState
+	// enabled keeps whether a workspace has credentials for a second:
+	// every pass change asks. An upload or delete through this process is
+	// seen at once, through another within the second.
+	enabled *core.Recent[string, bool]
 }
 
 // account is one uploaded credential, parsed.
@@ -133,6 +137,7 @@ func NewWallet(store WalletStore, box Sealer, cfg WalletConfig) *Wallet {
 		log:      cfg.Log,
 		accounts: map[string]*account{},
 		classes:  map[classKey]*classState{},
+		enabled:  core.NewRecent[string, bool](time.Second, cfg.Now),
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -192,6 +197,7 @@ func (w *Wallet) Save(ctx context.Context, workspaceID string, u Upload) (Creden
 	if err := w.store.PutGoogleCredentials(ctx, rec); err != nil {
 		return CredentialInfo{}, fmt.Errorf("storing Google credentials: %w", err)
 	}
+	w.enabled.Forget(workspaceID)
 	if rec, err = w.store.GoogleCredentials(ctx, workspaceID); err != nil {
 		return CredentialInfo{}, fmt.Errorf("reloading Google credentials: %w", err)
 	}
@@ -237,7 +243,10 @@ func (w *Wallet) Info(ctx context.Context, workspaceID string) (CredentialInfo, 
 // Enabled reports whether the workspace has Google credentials: one
 // store read, no key unsealed.
 func (w *Wallet) Enabled(ctx context.Context, workspaceID string) (bool, error) {
-	_, err := w.store.GoogleCredentials(ctx, workspaceID)
+	_, err := w.enabled.Get(ctx, workspaceID, func(ctx context.Context) (bool, error) {
+		_, err := w.store.GoogleCredentials(ctx, workspaceID)
+		return err == nil, err
+	})
 	if errors.Is(err, core.ErrNotFound) {
 		return false, nil
 	}
@@ -253,6 +262,7 @@ func (w *Wallet) Delete(ctx context.Context, workspaceID string) error {
 	if err := w.store.DeleteGoogleCredentials(ctx, workspaceID); err != nil {
 		return err
 	}
+	w.enabled.Forget(workspaceID)
 	w.mu.Lock()
 	delete(w.accounts, workspaceID)
 	for k := range w.classes {
