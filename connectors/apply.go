@@ -16,10 +16,9 @@ import (
 
 // ApplyStore is what mapping a trigger needs of the store.
 type ApplyStore interface {
-	Trigger(ctx context.Context, workspaceID, id string) (core.Trigger, error)
+	TriggerToApply(ctx context.Context, workspaceID, id string) (core.Trigger, core.TriggerSource, error)
 	RecordTriggerOutcome(ctx context.Context, workspaceID, id string, status core.TriggerStatus, outcome json.RawMessage, at time.Time) error
 	FinishTrigger(ctx context.Context, workspaceID, id string, status core.TriggerStatus, outcome json.RawMessage, at time.Time, jobID int64) error
-	Connector(ctx context.Context, workspaceID, id string) (core.Connector, error)
 	Mapping(ctx context.Context, workspaceID, name string) (core.MappingFile, error)
 	ListTemplates(ctx context.Context, workspaceID string, page core.Page) ([]core.Template, string, error)
 }
@@ -81,14 +80,14 @@ func (a *Applier) FinishJob(ctx context.Context, j core.Job) ([]core.Job, bool, 
 
 func (a *Applier) run(ctx context.Context, j core.Job, finish bool) (bool, error) {
 	id, _, _ := strings.Cut(j.Key, "/")
-	t, err := a.store.Trigger(ctx, j.WorkspaceID, id)
+	t, src, err := a.store.TriggerToApply(ctx, j.WorkspaceID, id)
 	if errors.Is(err, core.ErrNotFound) {
 		return false, core.Permanent(fmt.Errorf("trigger %s: %w", id, err))
 	}
 	if err != nil {
 		return false, fmt.Errorf("loading trigger %s: %w", id, err)
 	}
-	status, out, err := a.apply(ctx, t, j.Key)
+	status, out, err := a.apply(ctx, t, src, j.Key)
 	if err != nil {
 		return false, err
 	}
@@ -116,7 +115,7 @@ func (a *Applier) run(ctx context.Context, j core.Job, finish bool) (bool, error
 
 // apply returns the trigger's status and outcome; an error only for
 // failures a retry may fix (the store is down).
-func (a *Applier) apply(ctx context.Context, t core.Trigger, jobKey string) (core.TriggerStatus, Outcome, error) {
+func (a *Applier) apply(ctx context.Context, t core.Trigger, src core.TriggerSource, jobKey string) (core.TriggerStatus, Outcome, error) {
 	failed := func(err error) (core.TriggerStatus, Outcome, error) {
 		out := Outcome{Error: err.Error()}
 		var ee *mappings.EvalError
@@ -125,16 +124,12 @@ func (a *Applier) apply(ctx context.Context, t core.Trigger, jobKey string) (cor
 		}
 		return core.TriggerFailed, out, nil
 	}
-	c, err := a.store.Connector(ctx, t.WorkspaceID, t.ConnectorID)
-	if errors.Is(err, core.ErrNotFound) {
+	if src.ConnectorKind == "" {
 		return failed(errors.New("the connector was deleted"))
 	}
-	if err != nil {
-		return "", Outcome{}, fmt.Errorf("loading connector %s: %w", t.ConnectorID, err)
-	}
-	m, err := a.mapping(ctx, t.WorkspaceID, c.Mapping)
+	m, err := a.mapping(ctx, t.WorkspaceID, src.Mapping, src.MappingVersion)
 	if errors.Is(err, core.ErrNotFound) {
-		return failed(fmt.Errorf("no mapping named %q: PUT /v1/mappings/%s", c.Mapping, c.Mapping))
+		return failed(fmt.Errorf("no mapping named %q: PUT /v1/mappings/%s", src.Mapping, src.Mapping))
 	}
 	var le *mappings.LoadError
 	if errors.As(err, &le) {
@@ -147,9 +142,9 @@ func (a *Applier) apply(ctx context.Context, t core.Trigger, jobKey string) (cor
 	if err != nil {
 		return failed(fmt.Errorf("decoding payload: %w", err))
 	}
-	src := mappings.Source{Key: jobKey}
+	from := mappings.Source{Key: jobKey}
 	if t.OccurredAt != nil {
-		src.At = *t.OccurredAt
+		from.At = *t.OccurredAt
 	}
 	// A command computed from a pass that another trigger changed in the
 	// meantime is refused (ErrVersionMismatch): evaluate again with the
@@ -158,7 +153,7 @@ func (a *Applier) apply(ctx context.Context, t core.Trigger, jobKey string) (cor
 	done := map[string]bool{}
 	for attempt := 1; ; attempt++ {
 		res, err := m.Evaluate(ctx, mappings.Trigger{
-			Topic: t.Topic, Source: string(c.Kind), Payload: payload, Headers: t.Headers, ReceivedAt: t.ReceivedAt,
+			Topic: t.Topic, Source: string(src.ConnectorKind), Payload: payload, Headers: t.Headers, ReceivedAt: t.ReceivedAt,
 		}, mappings.ServiceLookup(a.svc, t.WorkspaceID))
 		if err != nil {
 			return failed(err)
@@ -172,13 +167,13 @@ func (a *Applier) apply(ctx context.Context, t core.Trigger, jobKey string) (cor
 		}
 		var todo []mappings.Command
 		for _, cmd := range res.Commands {
-			if !done[mappings.CommandKey(src, cmd)] {
+			if !done[mappings.CommandKey(from, cmd)] {
 				todo = append(todo, cmd)
 			}
 		}
-		applied, err := mappings.Apply(ctx, a.svc, t.WorkspaceID, todo, src)
+		applied, err := mappings.Apply(ctx, a.svc, t.WorkspaceID, todo, from)
 		for i, ap := range applied {
-			done[mappings.CommandKey(src, todo[i])] = true
+			done[mappings.CommandKey(from, todo[i])] = true
 			out.Applied = append(out.Applied, ap)
 		}
 		if errors.Is(err, core.ErrVersionMismatch) {
@@ -233,19 +228,23 @@ func isTransient(err error) bool {
 	return !errors.Is(err, core.ErrInvalid) && !errors.Is(err, core.ErrConflict) && !errors.Is(err, core.ErrNotFound)
 }
 
-// mapping compiles (or reuses) the workspace's mapping file name.
-func (a *Applier) mapping(ctx context.Context, workspaceID, name string) (*mappings.Mapping, error) {
+// mapping compiles (or reuses) version of the workspace's mapping file
+// name (0: there is none); the source is read only to compile.
+func (a *Applier) mapping(ctx context.Context, workspaceID, name string, version int64) (*mappings.Mapping, error) {
+	if version == 0 {
+		return nil, fmt.Errorf("mapping %s: %w", name, core.ErrNotFound)
+	}
+	a.mu.Lock()
+	c, ok := a.compiled[compiledKey{workspaceID, name, version}]
+	a.mu.Unlock()
+	if ok && a.now().Sub(c.at) < compiledTTL {
+		return c.m, nil
+	}
 	mf, err := a.store.Mapping(ctx, workspaceID, name)
 	if err != nil {
 		return nil, err
 	}
 	key := compiledKey{workspaceID, name, mf.Version}
-	a.mu.Lock()
-	c, ok := a.compiled[key]
-	a.mu.Unlock()
-	if ok && a.now().Sub(c.at) < compiledTTL {
-		return c.m, nil
-	}
 	resolve, err := TemplateResolver(ctx, a.store, workspaceID)
 	if err != nil {
 		return nil, err

@@ -44,7 +44,12 @@ type chain struct {
 	kinds map[string]bool
 }
 
-type chainRef struct{ kind, key string }
+type chainRef struct {
+	kind, key string
+	// ev is the event of a chained dispatch job, as written: its run
+	// need not read it back.
+	ev *Event
+}
 
 // take reserves room for one more chained job.
 func (c *chain) take() bool {
@@ -87,7 +92,19 @@ func DispatchJob(ctx context.Context, ev Event) Job {
 	j := DispatchJobFor(ev)
 	if c, ok := ctx.Value(chainCtxKey{}).(*chain); ok && c.take() {
 		j.State = JobEnqueued
-		c.add(chainRef{j.Kind, j.Key})
+		c.add(chainRef{kind: j.Kind, key: j.Key, ev: &ev})
 	}
 	return j
+}
+
+type chainEventKey struct{}
+
+// chainedEvent is the event a chained dispatch job of key was written
+// with, when ctx runs one.
+func chainedEvent(ctx context.Context, key string) (Event, bool) {
+	ev, ok := ctx.Value(chainEventKey{}).(*Event)
+	if !ok || ev.ID != key {
+		return Event{}, false
+	}
+	return *ev, true
 }

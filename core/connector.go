@@ -106,6 +106,9 @@ type ConnectorStore interface {
 	// true. Once this returns nil, every trigger is durable.
 	AcceptTriggers(ctx context.Context, triggers []Trigger) (dup []bool, err error)
 	Trigger(ctx context.Context, workspaceID, id string) (Trigger, error)
+	// TriggerToApply is Trigger with what mapping it needs besides, in
+	// one read.
+	TriggerToApply(ctx context.Context, workspaceID, id string) (Trigger, TriggerSource, error)
 	ListTriggers(ctx context.Context, workspaceID string, q TriggerQuery) ([]Trigger, string, error)
 	// RecordTriggerOutcome sets status and outcome.
 	RecordTriggerOutcome(ctx context.Context, workspaceID, id string, status TriggerStatus, outcome json.RawMessage, at time.Time) error
@@ -137,4 +140,14 @@ type MappingStore interface {
 	MappingVersions(ctx context.Context, workspaceID, name string) ([]MappingFile, error)
 	// ListMappings returns the latest version of every mapping, by name.
 	ListMappings(ctx context.Context, workspaceID string) ([]MappingFile, error)
+}
+
+// TriggerSource is what mapping a trigger needs besides the trigger: its
+// connector's kind and mapping file, and that file's newest version.
+type TriggerSource struct {
+	// ConnectorKind is empty when the connector was deleted.
+	ConnectorKind ConnectorKind
+	Mapping       string
+	// MappingVersion is 0 when the workspace has no mapping of that name.
+	MappingVersion int64
 }

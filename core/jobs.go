@@ -200,7 +200,7 @@ func (r *JobRunner) finish(ctx context.Context, j Job, c *chain) error {
 		for i := range children {
 			if c.kinds[children[i].Kind] && c.take() {
 				children[i].State = JobEnqueued
-				claimed = append(claimed, chainRef{children[i].Kind, children[i].Key})
+				claimed = append(claimed, chainRef{kind: children[i].Kind, key: children[i].Key})
 			}
 		}
 	}
@@ -242,7 +242,11 @@ func (r *JobRunner) runChained(ctx context.Context, c *chain) {
 		if stopping {
 			err = errors.New("not run: the worker stopped first")
 		} else {
-			err = r.finish(ctx, j, c)
+			jctx := ctx
+			if ref.ev != nil {
+				jctx = context.WithValue(ctx, chainEventKey{}, ref.ev)
+			}
+			err = r.finish(jctx, j, c)
 		}
 		if err != nil {
 			if errors.Is(err, ErrPermanent) {
@@ -295,7 +299,11 @@ func NewDispatcher(events EventStore, consumers ...EventConsumer) *Dispatcher {
 
 // HandleJob fans the job's event out to every consumer.
 func (d *Dispatcher) HandleJob(ctx context.Context, j Job) ([]Job, error) {
-	ev, err := d.events.Event(ctx, j.WorkspaceID, j.Key)
+	ev, ok := chainedEvent(ctx, j.Key)
+	var err error
+	if !ok {
+		ev, err = d.events.Event(ctx, j.WorkspaceID, j.Key)
+	}
 	if errors.Is(err, ErrNotFound) {
 		return nil, Permanent(fmt.Errorf("event %s: %w", j.Key, err))
 	}

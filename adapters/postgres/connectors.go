@@ -287,6 +287,26 @@ func (s *Store) Trigger(ctx context.Context, workspaceID, id string) (core.Trigg
 	return t, nil
 }
 
+// TriggerToApply reads a trigger with its connector's kind and mapping
+// and the mapping's newest version, in one query.
+func (s *Store) TriggerToApply(ctx context.Context, workspaceID, id string) (core.Trigger, core.TriggerSource, error) {
+	var src core.TriggerSource
+	var kind string
+	t, err := scanTrigger(sqlstore.ScanWith{Row: s.pool.QueryRow(ctx, `SELECT `+sqlstore.Qualified("t", triggerColumns)+`,
+			coalesce(c.kind, ''), coalesce(c.mapping, ''),
+			coalesce((SELECT max(m.version) FROM mappings m WHERE m.workspace_id = t.workspace_id AND m.name = c.mapping), 0)
+		FROM triggers t LEFT JOIN connectors c ON c.workspace_id = t.workspace_id AND c.id = t.connector_id
+		WHERE t.workspace_id = $1 AND t.id = $2`, workspaceID, id), Extra: []any{&kind, &src.Mapping, &src.MappingVersion}})
+	if errors.Is(err, pgx.ErrNoRows) || badText(err) {
+		return core.Trigger{}, src, fmt.Errorf("trigger %s: %w", id, core.ErrNotFound)
+	}
+	if err != nil {
+		return core.Trigger{}, src, fmt.Errorf("loading trigger %s: %w", id, err)
+	}
+	src.ConnectorKind = core.ConnectorKind(kind)
+	return t, src, nil
+}
+
 // ListTriggers pages the workspace's triggers newest first.
 func (s *Store) ListTriggers(ctx context.Context, workspaceID string, q core.TriggerQuery) ([]core.Trigger, string, error) {
 	limit := sqlstore.PageLimit(q.Limit)

@@ -279,6 +279,26 @@ func (s *Store) Trigger(ctx context.Context, workspaceID, id string) (core.Trigg
 	return triggerIn(ctx, s.reader, workspaceID, id)
 }
 
+// TriggerToApply reads a trigger with its connector's kind and mapping
+// and the mapping's newest version, in one query.
+func (s *Store) TriggerToApply(ctx context.Context, workspaceID, id string) (core.Trigger, core.TriggerSource, error) {
+	var src core.TriggerSource
+	var kind string
+	t, err := scanTrigger(sqlstore.ScanWith{Row: s.reader.QueryRowContext(ctx, `SELECT `+sqlstore.Qualified("t", triggerColumns)+`,
+			coalesce(c.kind, ''), coalesce(c.mapping, ''),
+			coalesce((SELECT max(m.version) FROM mappings m WHERE m.workspace_id = t.workspace_id AND m.name = c.mapping), 0)
+		FROM triggers t LEFT JOIN connectors c ON c.workspace_id = t.workspace_id AND c.id = t.connector_id
+		WHERE t.workspace_id = ? AND t.id = ?`, workspaceID, id), Extra: []any{&kind, &src.Mapping, &src.MappingVersion}})
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.Trigger{}, src, fmt.Errorf("trigger %s: %w", id, core.ErrNotFound)
+	}
+	if err != nil {
+		return core.Trigger{}, src, fmt.Errorf("loading trigger %s: %w", id, err)
+	}
+	src.ConnectorKind = core.ConnectorKind(kind)
+	return t, src, nil
+}
+
 func triggerIn(ctx context.Context, q querier, workspaceID, id string) (core.Trigger, error) {
 	t, err := scanTrigger(q.QueryRowContext(ctx, `SELECT `+triggerColumns+` FROM triggers WHERE workspace_id = ? AND id = ?`, workspaceID, id))
 	if errors.Is(err, sql.ErrNoRows) {

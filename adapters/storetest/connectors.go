@@ -619,6 +619,48 @@ var connectorCases = []testCase{
 			t.Errorf("%d trigger.apply jobs, want 1", len(jobs))
 		}
 	}},
+	{"Triggers/ToApply", func(t *testing.T, s Store) {
+		ctx := t.Context()
+		ws := mustWorkspace(t, s)
+		c := mustConnector(t, s, ws.ID)
+		tr := newTrigger(c, "orders/paid", "a-1", now())
+		accept(t, s, tr)
+
+		// Without the mapping file: version 0.
+		got, src, err := s.TriggerToApply(ctx, ws.ID, tr.ID)
+		must(t, "TriggerToApply", err)
+		want, err := s.Trigger(ctx, ws.ID, tr.ID)
+		must(t, "Trigger", err)
+		sameTrigger(t, "trigger to apply", got, want)
+		if src != (core.TriggerSource{ConnectorKind: c.Kind, Mapping: c.Mapping}) {
+			t.Errorf("source without a mapping file = %+v, want kind %s, mapping %q, version 0", src, c.Kind, c.Mapping)
+		}
+		// The newest version of the connector's mapping, not another's.
+		for range 2 {
+			_, err := s.PutMapping(ctx, ws.ID, c.Mapping, "rules: []", now())
+			must(t, "PutMapping", err)
+		}
+		_, err = s.PutMapping(ctx, ws.ID, c.Mapping+"-other", "rules: []", now())
+		must(t, "PutMapping", err)
+		_, err = s.PutMapping(ctx, mustWorkspace(t, s).ID, c.Mapping, "rules: []", now())
+		must(t, "PutMapping", err)
+		_, src, err = s.TriggerToApply(ctx, ws.ID, tr.ID)
+		must(t, "TriggerToApply", err)
+		if src.MappingVersion != 2 || src.Mapping != c.Mapping {
+			t.Errorf("source = %+v, want mapping %q at version 2", src, c.Mapping)
+		}
+		// A deleted connector leaves the trigger, with no kind.
+		must(t, "DeleteConnector", s.DeleteConnector(ctx, ws.ID, c.ID))
+		_, src, err = s.TriggerToApply(ctx, ws.ID, tr.ID)
+		must(t, "TriggerToApply", err)
+		if src.ConnectorKind != "" {
+			t.Errorf("source after the connector's delete = %+v, want no kind", src)
+		}
+		_, _, err = s.TriggerToApply(ctx, ws.ID, "trg_missing")
+		wantErr(t, "TriggerToApply missing", err, core.ErrNotFound)
+		_, _, err = s.TriggerToApply(ctx, mustWorkspace(t, s).ID, tr.ID)
+		wantErr(t, "TriggerToApply of another workspace", err, core.ErrNotFound)
+	}},
 	{"Triggers/FinishWithItsJob", func(t *testing.T, s Store) {
 		ctx := t.Context()
 		ws := mustWorkspace(t, s)
