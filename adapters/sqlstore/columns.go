@@ -16,7 +16,7 @@ func Qualified(a, columns string) string {
 // it is given: a scan function written for a table's columns reads a
 // join's extra columns too.
 type ScanWith struct {
-	Row interface{ Scan(dest ...any) error }
+	Row   interface{ Scan(dest ...any) error }
 	Extra []any
 }
 
