@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -103,8 +104,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing postgres DSN: %w", err)
 	}
-	cfg.MaxConns = opts.MaxConns
-	cfg.MinConns = opts.MinConns
+	// The URL's pool_max_conns / pool_min_conns, when given, size the
+	// pool: how an operator matches it to the server and the workers.
+	if !strings.Contains(dsn, "pool_max_conns=") {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if !strings.Contains(dsn, "pool_min_conns=") {
+		cfg.MinConns = opts.MinConns
+	}
 	cfg.MaxConnLifetime = opts.MaxConnLifetime
 	cfg.MaxConnIdleTime = opts.MaxConnIdleTime
 	if opts.Migrate {

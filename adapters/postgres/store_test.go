@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,5 +81,30 @@ func TestOptions(t *testing.T) {
 	defer cancel()
 	if _, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2", postgres.Options{}); err == nil {
 		t.Error("Open of an unreachable server succeeded")
+	}
+}
+
+// The URL's pool settings win over the options' defaults: an operator
+// sizes the pool in PASSHUB_DATABASE_URL.
+func TestOpenPoolSize(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.NewDatabase(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	for _, tc := range []struct {
+		dsn    string
+		opts   postgres.Options
+		lo, hi int32
+	}{
+		{dsn, postgres.Options{}, 0, postgres.DefaultMaxConns},
+		{dsn, postgres.Options{MaxConns: 7, MinConns: 1}, 1, 7},
+		{dsn + sep + "pool_max_conns=33&pool_min_conns=2", postgres.Options{MaxConns: 7}, 2, 33},
+	} {
+		lo, hi := postgres.PoolSize(open(t, tc.dsn, tc.opts))
+		if lo != tc.lo || hi != tc.hi {
+			t.Errorf("%s with %+v: pool %d..%d, want %d..%d", tc.dsn, tc.opts, lo, hi, tc.lo, tc.hi)
+		}
 	}
 }
