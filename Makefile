@@ -17,10 +17,12 @@ LOADCONC  ?= 8,32,64,128
 LOADRUNS  ?= 5
 LOADTIME  ?= 5s
 LOADMODE  ?= serve,api
-# trigger → APNs push: open-loop webhook rates (comma list), runs per rate; updated serials: passes seeded
-# (each with a registration), client concurrencies; idle RSS: runs (each a fresh embedded passhub)
+# trigger → APNs push: open-loop webhook rates (comma list), runs per rate, stores (each its own passhub and
+# JSON); updated serials: passes seeded (each with a registration), client concurrencies; idle RSS: runs
+# (each a fresh embedded passhub)
 APNSRATE  ?= 500
 APNSRUNS  ?= 3
+APNSSTORE ?= postgres,sqlite
 SERIALSPASSES ?= 1000000
 SERIALSCONC   ?= 1,4,16
 RSSRUNS   ?= 3
@@ -88,11 +90,12 @@ bench-report:
 ##   and Redis (loopback; fresh database per series, dropped after): median (min–max) of LOADRUNS runs
 ##   per client concurrency, p50/p99, CPU by process; JSON in bench/results/load-shopify.json.
 ##   Then (see README "Load harness"): trigger → APNs push latency at APNSRATE webhooks/s (open loop, local
-##   APNs mock); Apple updated serials over SERIALSPASSES seeded registrations; idle RSS of the embedded
-##   binary; JSON in bench/results/load-{trigger-apns,serials,idle-rss}.json
+##   APNs mock) on PostgreSQL and on the embedded SQLite; Apple updated serials over SERIALSPASSES seeded
+##   registrations; idle RSS of the embedded binary; JSON in
+##   bench/results/load-{trigger-apns,trigger-apns-sqlite,serials,idle-rss}.json
 bench-load:
 	$(GO) run ./cmd/passhub-load -scenario shopify -mode $(LOADMODE) -c $(LOADCONC) -runs $(LOADRUNS) -duration $(LOADTIME) -out bench/results
-	$(GO) run ./cmd/passhub-load -scenario trigger-apns -rate $(APNSRATE) -runs $(APNSRUNS) -out bench/results
+	$(GO) run ./cmd/passhub-load -scenario trigger-apns -store $(APNSSTORE) -rate $(APNSRATE) -runs $(APNSRUNS) -out bench/results
 	$(GO) run ./cmd/passhub-load -scenario serials -passes $(SERIALSPASSES) -c $(SERIALSCONC) -runs $(LOADRUNS) -out bench/results
 	$(GO) run ./cmd/passhub-load -scenario idle-rss -runs $(RSSRUNS) -out bench/results
 

@@ -5,10 +5,11 @@
 //
 // It reads what the harness left in -dir (bench/results): the raw
 // `go test -bench -count N` output (*.txt), the load harness's JSON
-// (load-shopify.json, load-trigger-apns.json, load-serials.json,
-// load-idle-rss.json) and the peer comparison (peer-pkpass.json). A figure
-// whose input is missing is a "not measured" row, not an error, so
-// `make bench-report` works on whatever part of the harness ran. The rows
+// (load-shopify.json, load-trigger-apns.json and its SQLite twin
+// load-trigger-apns-sqlite.json, load-serials.json, load-idle-rss.json)
+// and the peer comparison (peer-pkpass.json). A figure whose input is
+// missing is a "not measured" row, not an error, so `make bench-report`
+// works on whatever part of the harness ran. The rows
 // are also written as JSON (-out, default DIR/summary.json).
 //
 //	go run ./cmd/passhub-bench-report -dir bench/results

@@ -377,9 +377,25 @@ func (s *summary) shopifyRows() []row {
 	return out
 }
 
+// triggerInputs are the trigger-apns results, one file per store
+// passhub ran on (cmd/passhub-load -store).
+var triggerInputs = []struct{ file, store string }{
+	{"load-trigger-apns.json", "PostgreSQL"},
+	{"load-trigger-apns-sqlite.json", "SQLite, embedded"},
+}
+
+// triggerRows gives, per store and offered rate, the trigger → push p99
+// (judged at the target's rate) and the pushes/s delivered.
 func (s *summary) triggerRows() []row {
-	const name = "load-trigger-apns.json"
-	const fig = "trigger → APNs push p99"
+	var out []row
+	for _, in := range triggerInputs {
+		out = append(out, s.triggerRowsOf(in.file, in.store)...)
+	}
+	return out
+}
+
+func (s *summary) triggerRowsOf(name, store string) []row {
+	fig := "trigger → APNs push p99 (" + store + ")"
 	var rep triggerReport
 	if ok, rows := s.jsonInput(name, &rep, fig, targetTriggerP99); !ok {
 		return rows
@@ -399,7 +415,7 @@ func (s *summary) triggerRows() []row {
 		if se.Errors > 0 {
 			p99.note("%d errors", se.Errors)
 		}
-		pushes := measured(fmt.Sprintf("trigger → APNs pushes/s end to end, %s webhooks/s offered", thousands(se.Rate)), se.PushesPerSec, "pushes/s", len(se.Runs), name, rep.Started)
+		pushes := measured(fmt.Sprintf("trigger → APNs pushes/s end to end (%s), %s webhooks/s offered", store, thousands(se.Rate)), se.PushesPerSec, "pushes/s", len(se.Runs), name, rep.Started)
 		s.coresNote(&p99, rep.Cores)
 		s.coresNote(&pushes, rep.Cores)
 		out = append(out, p99, pushes)

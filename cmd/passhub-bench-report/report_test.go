@@ -68,8 +68,8 @@ func golden(t *testing.T, name string, got []byte) {
 // TestReportGolden builds the table and the JSON from testdata/results:
 // go test output with -cpu 1,2, split result lines, a failed benchmark,
 // two packages with the same benchmark; load results where one passhub
-// shape has no concurrency within the p99 target; a trigger rate below
-// the target's; an old peer run on another core count; and missing
+// shape has no concurrency within the p99 target; trigger figures on
+// both stores, one rate below the target's; an old peer run on another core count; and missing
 // go test inputs (TestMissingDirectoryIsNotAnError: missing JSON).
 func TestReportGolden(t *testing.T) {
 	dir := testResults(t, time.Date(2026, 11, 23, 11, 30, 0, 0, time.UTC))
@@ -135,8 +135,11 @@ func TestReportJudgement(t *testing.T) {
 		{"Shopify webhooks p99 (serve, C=64)", true, 44.9, 3, &yes, ""},
 		{"Shopify webhooks accepted durably/s, PostgreSQL (api, C=128)", true, 8010, 3, &no, "no concurrency within p99 < 50 ms"},
 		{"Shopify webhooks p99 (api, C=128)", true, 61, 3, &no, ""},
-		{"trigger → APNs push p99, 100 webhooks/s offered", true, 1800, 3, nil, "not judged"},
-		{"trigger → APNs push p99, 500 webhooks/s offered", true, 11600, 3, &no, "2 pushes missing"},
+		{"trigger → APNs push p99 (PostgreSQL), 100 webhooks/s offered", true, 1800, 3, nil, "not judged"},
+		{"trigger → APNs push p99 (PostgreSQL), 500 webhooks/s offered", true, 11600, 3, &no, "2 pushes missing"},
+		{"trigger → APNs pushes/s end to end (PostgreSQL), 500 webhooks/s offered", true, 249, 3, nil, ""},
+		{"trigger → APNs push p99 (SQLite, embedded), 500 webhooks/s offered", true, 420, 3, &yes, ""},
+		{"trigger → APNs pushes/s end to end (SQLite, embedded), 500 webhooks/s offered", true, 497, 3, nil, ""},
 		{"Apple updated serials p99 (C=4)", true, 1.8, 5, &yes, "fastest C within 5 ms"},
 		{"Apple updated serials answers/s (C=4)", true, 9937, 5, nil, ""},
 		{"webhook deliveries/s, 1 event → 1,000 subscriptions", false, 0, 0, nil, "BenchmarkDeliveryFanout deliveries/s not in webhooks.txt"},
@@ -175,6 +178,34 @@ func TestMissingDirectoryIsNotAnError(t *testing.T) {
 		if r.Measured || r.Met != nil || r.Note == "" {
 			t.Errorf("row %+v: want not measured, not judged, with a reason", r)
 		}
+	}
+}
+
+// TestTriggerStoresAreApart: each store's trigger figure comes from its
+// own file, so one store measured alone leaves the other not measured.
+func TestTriggerStoresAreApart(t *testing.T) {
+	dir := testResults(t, testMachine.Time)
+	if err := os.Remove(filepath.Join(dir, "load-trigger-apns-sqlite.json")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := build(dir, testMachine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pg, lite []row
+	for _, r := range s.Rows {
+		switch {
+		case strings.Contains(r.Figure, "trigger → APNs") && strings.Contains(r.Figure, "(PostgreSQL)"):
+			pg = append(pg, r)
+		case strings.Contains(r.Figure, "trigger → APNs") && strings.Contains(r.Figure, "(SQLite, embedded)"):
+			lite = append(lite, r)
+		}
+	}
+	if len(pg) != 4 || !pg[0].Measured || pg[0].Source != "load-trigger-apns.json" {
+		t.Errorf("PostgreSQL rows %+v, want 4 measured from load-trigger-apns.json", pg)
+	}
+	if len(lite) != 1 || lite[0].Measured || lite[0].Note != "no load-trigger-apns-sqlite.json" || lite[0].Target == "" {
+		t.Errorf("SQLite rows %+v, want one not measured, with the target and the missing file", lite)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -24,11 +25,25 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	_ "modernc.org/sqlite" // the embedded store's file, read by the harness
+)
+
+// Stores a passhub under load can run on (-store).
+const (
+	// storePostgres is PostgreSQL and Redis, each on the given server.
+	storePostgres = "postgres"
+	// storeSQLite is the embedded default: SQLite in the data dir and an
+	// in-process Redis, as when PASSHUB_DATABASE_URL and
+	// PASSHUB_REDIS_URL are empty.
+	storeSQLite = "sqlite"
 )
 
 // hubOptions says how to start the passhub under load.
 type hubOptions struct {
-	Binary            string // passhub executable
+	Binary string // passhub executable
+	// Store is storePostgres (also when empty) or storeSQLite; the two
+	// URLs below are for PostgreSQL only.
+	Store             string
 	PostgresURL       string // admin DSN of the server; a fresh database is made on it
 	RedisURL          string // server; a free database number is claimed on it
 	Mode              string // serve (API and workers, as deployed) or api (intake only)
@@ -40,11 +55,16 @@ type hubOptions struct {
 }
 
 // hub is one running passhub on its own PostgreSQL database and Redis
-// database, both removed by close.
+// database, both removed by close, or on the embedded store in its own
+// data dir.
 type hub struct {
 	Base     string // http://127.0.0.1:port
 	AdminKey string
-	DB       *pgxpool.Pool // the passhub database, for checks straight at the store
+	// DB is the passhub database on PostgreSQL, for scenarios that only
+	// run there; nil on SQLite. What every store answers goes through
+	// storeReader.
+	DB *pgxpool.Pool
+	storeReader
 
 	cmd     *exec.Cmd
 	exited  chan error
@@ -72,29 +92,16 @@ func startHub(ctx context.Context, o hubOptions) (h *hub, err error) {
 	}
 	h.cleanup = append(h.cleanup, func() { _ = os.RemoveAll(h.dir) })
 
-	dsn, drop, err := createDatabase(ctx, o.PostgresURL)
-	if err != nil {
-		return h, err
-	}
-	h.cleanup = append(h.cleanup, drop)
-
-	redisURL, release, err := claimRedisDB(ctx, o.RedisURL)
-	if err != nil {
-		return h, err
-	}
-	h.cleanup = append(h.cleanup, release)
-
 	addr, err := freeAddr()
 	if err != nil {
 		return h, err
 	}
 	h.Base = "http://" + addr
 	h.AdminKey = "phk_load_" + randomHex(12)
+	dataDir := filepath.Join(h.dir, "data")
 	env := []string{
 		"PASSHUB_ADDR=" + addr,
-		"PASSHUB_DATA_DIR=" + h.dir,
-		"PASSHUB_DATABASE_URL=" + dsn,
-		"PASSHUB_REDIS_URL=" + redisURL,
+		"PASSHUB_DATA_DIR=" + dataDir,
 		"PASSHUB_MASTER_KEY=" + base64.StdEncoding.EncodeToString(randomBytes(32)),
 		"PASSHUB_BOOTSTRAP_KEY=" + h.AdminKey,
 		"PASSHUB_LOG_LEVEL=" + o.LogLevel,
@@ -107,6 +114,26 @@ func startHub(ctx context.Context, o hubOptions) (h *hub, err error) {
 	}
 	if o.WorkerConcurrency > 0 {
 		env = append(env, "PASSHUB_WORKER_CONCURRENCY="+strconv.Itoa(o.WorkerConcurrency))
+	}
+	var dsn string
+	switch o.Store {
+	case storeSQLite:
+		// No database or Redis URL: passhub opens DATA_DIR/passhub.db and
+		// runs its Redis in process.
+	case storePostgres, "":
+		var drop, release func()
+		if dsn, drop, err = createDatabase(ctx, o.PostgresURL); err != nil {
+			return h, err
+		}
+		h.cleanup = append(h.cleanup, drop)
+		var redisURL string
+		if redisURL, release, err = claimRedisDB(ctx, o.RedisURL); err != nil {
+			return h, err
+		}
+		h.cleanup = append(h.cleanup, release)
+		env = append(env, "PASSHUB_DATABASE_URL="+dsn, "PASSHUB_REDIS_URL="+redisURL)
+	default:
+		return h, fmt.Errorf("unknown store %q", o.Store)
 	}
 	env = append(env, o.Env...) // exec keeps the last value of a repeated name
 	h.logPath = filepath.Join(h.dir, "passhub.log")
@@ -127,9 +154,18 @@ func startHub(ctx context.Context, o hubOptions) (h *hub, err error) {
 	if err := h.waitReady(ctx, 60*time.Second); err != nil {
 		return h, err
 	}
+	if o.Store == storeSQLite {
+		db, err := openSQLiteReadOnly(filepath.Join(dataDir, "passhub.db"))
+		if err != nil {
+			return h, err
+		}
+		h.storeReader = sqliteReader{db}
+		return h, nil
+	}
 	if h.DB, err = pgxpool.New(ctx, dsn); err != nil {
 		return h, fmt.Errorf("connecting to the passhub database: %w", err)
 	}
+	h.storeReader = pgReader{h.DB}
 	return h, nil
 }
 
@@ -168,7 +204,9 @@ func (h *hub) Pid() int { return h.cmd.Process.Pid }
 // close stops passhub (SIGTERM, then kill after 30 s) and removes its
 // databases and files, in reverse order of making.
 func (h *hub) close() {
-	if h.DB != nil {
+	if h.storeReader != nil {
+		h.closeReader()
+	} else if h.DB != nil {
 		h.DB.Close()
 	}
 	if h.cmd != nil && h.cmd.Process != nil {
@@ -415,8 +453,12 @@ type pgCounters struct {
 }
 
 func (h *hub) pgCounters(ctx context.Context) (pgCounters, error) {
+	return pgReader{h.DB}.pgCounters(ctx)
+}
+
+func (p pgReader) pgCounters(ctx context.Context) (pgCounters, error) {
 	var c pgCounters
-	err := h.DB.QueryRow(ctx, `SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched
+	err := p.db.QueryRow(ctx, `SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched
 		FROM pg_stat_database WHERE datname = current_database()`).Scan(&c.Commits, &c.Rollbacks, &c.Inserted, &c.Updated, &c.Deleted, &c.Fetched)
 	if err != nil {
 		return c, fmt.Errorf("reading pg_stat_database: %w", err)
@@ -441,8 +483,8 @@ func (b pgCounters) perRequest(a pgCounters, n int64) map[string]float64 {
 // delay), to say which tables a figure's work lands on.
 type tableCounters map[string][7]int64 // inserted, updated, deleted, index scans, sequential scans, rows fetched by index scans, rows read by sequential scans
 
-func (h *hub) tableCounters(ctx context.Context) (tableCounters, error) {
-	rows, err := h.DB.Query(ctx, `SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, coalesce(idx_scan, 0), seq_scan, coalesce(idx_tup_fetch, 0), seq_tup_read FROM pg_stat_user_tables`)
+func (p pgReader) tableCounters(ctx context.Context) (tableCounters, error) {
+	rows, err := p.db.Query(ctx, `SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, coalesce(idx_scan, 0), seq_scan, coalesce(idx_tup_fetch, 0), seq_tup_read FROM pg_stat_user_tables`)
 	if err != nil {
 		return nil, fmt.Errorf("reading pg_stat_user_tables: %w", err)
 	}
@@ -481,3 +523,223 @@ func (b tableCounters) perRequest(a tableCounters, n int64) map[string]map[strin
 	}
 	return out
 }
+
+// storeReader is what the harness reads straight from a passhub's
+// database, on whichever store it runs: setup checks, the job queue's
+// state and the counters of a run.
+type storeReader interface {
+	// countPasses is how many passes exist.
+	countPasses(ctx context.Context) (int, error)
+	// passAuths is every pass's ID and authenticationToken, by external ID.
+	passAuths(ctx context.Context) (map[string]passAuth, error)
+	// busyJobs is how many jobs are pending or enqueued.
+	busyJobs(ctx context.Context) (int, error)
+	// jobTimes are the stage times of the done jobs created since t.
+	jobTimes(ctx context.Context, since time.Time) ([]jobTime, error)
+	// analyze refreshes the planner's statistics where the harness may
+	// (PostgreSQL; SQLite is opened read-only, so nothing).
+	analyze(ctx context.Context) error
+	// stats are the database's cumulative counters; nil where the store
+	// keeps none (SQLite).
+	stats(ctx context.Context) (*dbStats, error)
+	closeReader()
+}
+
+// passAuth is a pass's ID and the authenticationToken its .pkpass gives
+// a device.
+type passAuth struct{ id, auth string }
+
+// jobTime is one done job's stage times in seconds: creation to the
+// hand-over to the queue, and hand-over to done. Nil where a time is
+// missing.
+type jobTime struct {
+	kind              string
+	toQueue, queueRun *float64
+}
+
+// dbStats are PostgreSQL's cumulative counters, whole database and by
+// table.
+type dbStats struct {
+	db     pgCounters
+	tables tableCounters
+}
+
+// pgReader reads a passhub's PostgreSQL database.
+type pgReader struct{ db *pgxpool.Pool }
+
+func (p pgReader) countPasses(ctx context.Context) (int, error) {
+	var n int
+	if err := p.db.QueryRow(ctx, `SELECT count(*) FROM passes`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting passes: %w", err)
+	}
+	return n, nil
+}
+
+func (p pgReader) passAuths(ctx context.Context) (map[string]passAuth, error) {
+	rows, err := p.db.Query(ctx, `SELECT external_id, id, auth_token FROM passes`)
+	if err != nil {
+		return nil, fmt.Errorf("reading passes: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]passAuth{}
+	for rows.Next() {
+		var ext string
+		var a passAuth
+		if err := rows.Scan(&ext, &a.id, &a.auth); err != nil {
+			return nil, fmt.Errorf("reading passes: %w", err)
+		}
+		out[ext] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading passes: %w", err)
+	}
+	return out, nil
+}
+
+func (p pgReader) busyJobs(ctx context.Context) (int, error) {
+	var n int
+	if err := p.db.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE state IN ('pending', 'enqueued')`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting busy jobs: %w", err)
+	}
+	return n, nil
+}
+
+func (p pgReader) jobTimes(ctx context.Context, since time.Time) ([]jobTime, error) {
+	rows, err := p.db.Query(ctx, `SELECT kind,
+		  extract(epoch FROM enqueued_at - created_at)::float8, extract(epoch FROM done_at - enqueued_at)::float8
+		FROM jobs WHERE created_at >= $1 AND state = 'done'`, since)
+	if err != nil {
+		return nil, fmt.Errorf("reading job times: %w", err)
+	}
+	defer rows.Close()
+	var out []jobTime
+	for rows.Next() {
+		var j jobTime
+		if err := rows.Scan(&j.kind, &j.toQueue, &j.queueRun); err != nil {
+			return nil, fmt.Errorf("reading job times: %w", err)
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading job times: %w", err)
+	}
+	return out, nil
+}
+
+func (p pgReader) analyze(ctx context.Context) error {
+	if _, err := p.db.Exec(ctx, `ANALYZE`); err != nil {
+		return fmt.Errorf("analyzing the passhub database: %w", err)
+	}
+	return nil
+}
+
+func (p pgReader) stats(ctx context.Context) (*dbStats, error) {
+	c, err := p.pgCounters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := p.tableCounters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &dbStats{db: c, tables: t}, nil
+}
+
+func (p pgReader) closeReader() { p.db.Close() }
+
+// sqliteReader reads an embedded passhub's SQLite file beside it,
+// read-only (see openSQLiteReadOnly).
+type sqliteReader struct{ db *sql.DB }
+
+// openSQLiteReadOnly opens the file a running passhub writes. WAL lets
+// these reads run beside passhub's writer without blocking it; mode=ro
+// and query_only make sure the harness never takes the write lock, and
+// the busy timeout rides out a checkpoint.
+func openSQLiteReadOnly(path string) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "query_only(1)")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(2)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening %s read-only: %w", path, err)
+	}
+	return db, nil
+}
+
+func (s sqliteReader) countPasses(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM passes`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting passes: %w", err)
+	}
+	return n, nil
+}
+
+func (s sqliteReader) passAuths(ctx context.Context) (map[string]passAuth, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT external_id, id, auth_token FROM passes`)
+	if err != nil {
+		return nil, fmt.Errorf("reading passes: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]passAuth{}
+	for rows.Next() {
+		var ext string
+		var a passAuth
+		if err := rows.Scan(&ext, &a.id, &a.auth); err != nil {
+			return nil, fmt.Errorf("reading passes: %w", err)
+		}
+		out[ext] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading passes: %w", err)
+	}
+	return out, nil
+}
+
+func (s sqliteReader) busyJobs(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE state IN ('pending', 'enqueued')`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting busy jobs: %w", err)
+	}
+	return n, nil
+}
+
+// jobTimes: the SQLite store keeps times as Unix microseconds.
+func (s sqliteReader) jobTimes(ctx context.Context, since time.Time) ([]jobTime, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, (enqueued_at - created_at) / 1e6, (done_at - enqueued_at) / 1e6
+		FROM jobs WHERE created_at >= ? AND state = 'done'`, since.UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("reading job times: %w", err)
+	}
+	defer rows.Close()
+	var out []jobTime
+	for rows.Next() {
+		var j jobTime
+		var a, b sql.NullFloat64
+		if err := rows.Scan(&j.kind, &a, &b); err != nil {
+			return nil, fmt.Errorf("reading job times: %w", err)
+		}
+		if a.Valid {
+			j.toQueue = &a.Float64
+		}
+		if b.Valid {
+			j.queueRun = &b.Float64
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading job times: %w", err)
+	}
+	return out, nil
+}
+
+func (sqliteReader) analyze(context.Context) error { return nil }
+
+func (sqliteReader) stats(context.Context) (*dbStats, error) { return nil, nil }
+
+func (s sqliteReader) closeReader() { _ = s.db.Close() }

@@ -89,7 +89,7 @@ func runIdleRSS(ctx context.Context, o options, stdout io.Writer) error {
 	rep.IdleMB, rep.AfterBurstMB, rep.PeakMB = spreadOf(idle), spreadOf(after), spreadOf(peak)
 	rep.Met = len(rep.Runs) > 0 && rep.IdleMB.Median < idleTargetMB
 	rep.printTable(stdout)
-	path, err := writeJSON(o.Out, resultName(o), rep)
+	path, err := writeJSON(o.Out, resultName(o, ""), rep)
 	if err != nil {
 		return err
 	}

@@ -9,11 +9,12 @@
 //
 // Scenarios that are not a closed loop of requests run beside the
 // driver: trigger-apns (open-loop webhooks at a fixed rate, latency to
-// the push at a local APNs mock) and idle-rss (memory of the embedded
-// single binary; no PostgreSQL or Redis).
+// the push at a local APNs mock; on PostgreSQL, on the embedded SQLite
+// with its in-process Redis, or each in turn: -store) and idle-rss
+// (memory of the embedded single binary; no PostgreSQL or Redis).
 //
 //	go run ./cmd/passhub-load -scenario shopify -c 8,32,64,128
-//	go run ./cmd/passhub-load -scenario trigger-apns -rate 500
+//	go run ./cmd/passhub-load -scenario trigger-apns -rate 500 -store postgres,sqlite
 //	go run ./cmd/passhub-load -scenario serials -passes 1000000 -c 1,4,16
 //	go run ./cmd/passhub-load -scenario idle-rss
 package main
@@ -56,6 +57,9 @@ type options struct {
 	// CPUProfile, when set, is where the passhub's CPU profile of the
 	// first measured run is written (trigger-apns).
 	CPUProfile string
+	// Stores are what the passhub under load runs on, each measured on
+	// its own (trigger-apns; the other scenarios run on PostgreSQL).
+	Stores []string
 	// trigger-apns and serials
 	Rates           []float64
 	Passes          int
@@ -116,6 +120,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.Passhub, "passhub", "", "passhub binary to run (default: go build ./cmd/passhub into a temporary directory)")
 	fs.StringVar(&o.PostgresURL, "pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server (admin DSN); a fresh database is created on it and dropped after")
 	fs.StringVar(&o.RedisURL, "redis", "redis://127.0.0.1:6379/0", "Redis server; a free database 1..15 is claimed and flushed after")
+	stores := fs.String("store", storePostgres, "trigger-apns: what passhub runs on: postgres (a fresh database on -pg, Redis on -redis) or sqlite (the embedded default: SQLite in its data dir, Redis in process); both as postgres,sqlite, each on its own passhub and results file")
 	modes := fs.String("mode", "serve", "passhub subcommand: serve (API and workers, as deployed), api (intake only, no workers) or both as serve,api")
 	fs.IntVar(&o.WorkerConcurrency, "worker-concurrency", 0, "PASSHUB_WORKER_CONCURRENCY for the passhub under load (0: its default)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "PASSHUB_LOG_LEVEL for the passhub under load")
@@ -163,6 +168,16 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-mode %q: want serve, api or serve,api", *modes)
 		}
 		o.Modes = append(o.Modes, m)
+	}
+	for _, st := range strings.Split(*stores, ",") {
+		st = strings.TrimSpace(st)
+		if st != storePostgres && st != storeSQLite || slices.Contains(o.Stores, st) {
+			return o, fmt.Errorf("-store %q: want postgres, sqlite or postgres,sqlite", *stores)
+		}
+		o.Stores = append(o.Stores, st)
+	}
+	if o.Scenario != "trigger-apns" && !slices.Equal(o.Stores, []string{storePostgres}) {
+		return o, fmt.Errorf("-store %s: only trigger-apns runs on another store than postgres", *stores)
 	}
 	for _, f := range strings.Split(*rates, ",") {
 		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
@@ -250,7 +265,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rep.LoadAvgAfter = loadAvg()
 	rep.pickBest()
 	rep.printTable(stdout)
-	path, err := rep.write(o.Out, resultName(o))
+	path, err := rep.write(o.Out, resultName(o, ""))
 	if err != nil {
 		return err
 	}
@@ -258,10 +273,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// resultName is load-<scenario>.json; a non-default worker concurrency
-// gets its own file so it does not overwrite the deployed shape's.
-func resultName(o options) string {
+// resultName is load-<scenario>.json; a variant (another store than
+// PostgreSQL) and a non-default worker concurrency get their own file so
+// they do not overwrite the deployed shape's.
+func resultName(o options, variant string) string {
 	name := "load-" + o.Scenario
+	if variant != "" {
+		name += "-" + variant
+	}
 	if o.WorkerConcurrency > 0 {
 		name += "-wc" + strconv.Itoa(o.WorkerConcurrency)
 	}
@@ -346,8 +365,8 @@ func measureSeries(ctx context.Context, o options, h *hub, sc scenario, mode str
 		// Without statistics the planner may pick a worse index on the
 		// tables the warm-up just filled (it did: passes by external ID
 		// through passes_template, a scan of every pass of the template).
-		if _, err := h.DB.Exec(ctx, `ANALYZE`); err != nil {
-			return s, fmt.Errorf("analyzing the passhub database: %w", err)
+		if err := h.analyze(ctx); err != nil {
+			return s, err
 		}
 	}
 	self := os.Getpid()

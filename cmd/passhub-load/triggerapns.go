@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -100,8 +101,10 @@ type triggerSeries struct {
 
 // triggerReport is what a trigger-apns command run measured.
 type triggerReport struct {
-	Scenario          string             `json:"scenario"`
-	Figure            string             `json:"figure"`
+	Scenario string `json:"scenario"`
+	Figure   string `json:"figure"`
+	// Store is what passhub ran on: storePostgres or storeSQLite.
+	Store             string             `json:"store"`
 	Cores             int                `json:"cores"`
 	GoVersion         string             `json:"goVersion"`
 	Started           time.Time          `json:"started"`
@@ -121,6 +124,7 @@ type triggerReport struct {
 // each, and the mock that receives their pushes.
 type triggerLoad struct {
 	shop    *shopifyScenario
+	store   string
 	h       *hub
 	rec     *pushRecorder
 	mock    *apnstest.Server
@@ -138,12 +142,34 @@ type triggerTarget struct {
 	token    string
 }
 
+// triggerFigures name the figure by store.
+var triggerFigures = map[string]string{
+	storePostgres: "Shopify orders/paid → APNs push at the mock (PostgreSQL)",
+	storeSQLite:   "Shopify orders/paid → APNs push at the mock (SQLite, embedded)",
+}
+
+// runTriggerAPNs measures each store in turn, each on its own fresh
+// passhub, into its own results file.
 func runTriggerAPNs(ctx context.Context, o options, stdout io.Writer) error {
 	if o.Passes < 1 {
 		return fmt.Errorf("-passes must be at least 1")
 	}
+	for _, store := range o.Stores {
+		so := o
+		if o.CPUProfile != "" && len(o.Stores) > 1 {
+			ext := filepath.Ext(o.CPUProfile)
+			so.CPUProfile = strings.TrimSuffix(o.CPUProfile, ext) + "-" + store + ext
+		}
+		if err := runTriggerAPNsOn(ctx, so, store, stdout); err != nil {
+			return fmt.Errorf("store %s: %w", store, err)
+		}
+	}
+	return nil
+}
+
+func runTriggerAPNsOn(ctx context.Context, o options, store string, stdout io.Writer) error {
 	rep := triggerReport{
-		Scenario: o.Scenario, Figure: "Shopify orders/paid → APNs push at the mock (PostgreSQL)", Cores: numCores(),
+		Scenario: o.Scenario, Figure: triggerFigures[store], Store: store, Cores: numCores(),
 		GoVersion: runtime.Version(), Started: time.Now().UTC(), LoadAvgBefore: loadAvg(), WorkerConcurrency: o.WorkerConcurrency, Passes: o.Passes,
 		RunSeconds: o.Duration.Seconds(), WarmupSeconds: o.Warmup.Seconds(), GraceSeconds: o.Grace.Seconds(),
 		P99TargetMs: ms(o.P99Target), Setup: map[string]float64{},
@@ -176,7 +202,7 @@ func runTriggerAPNs(ctx context.Context, o options, stdout io.Writer) error {
 		env = append(env, "PASSHUB_DEBUG_ADDR="+debugAddr)
 	}
 	h, err := startHub(ctx, hubOptions{
-		Binary: o.Passhub, PostgresURL: o.PostgresURL, RedisURL: o.RedisURL, Mode: "serve",
+		Binary: o.Passhub, Store: store, PostgresURL: o.PostgresURL, RedisURL: o.RedisURL, Mode: "serve",
 		WorkerConcurrency: o.WorkerConcurrency, LogLevel: o.LogLevel, Env: env,
 	})
 	if err != nil {
@@ -187,15 +213,15 @@ func runTriggerAPNs(ctx context.Context, o options, stdout io.Writer) error {
 	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256, IdleConnTimeout: 2 * time.Minute, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	l := &triggerLoad{
-		shop: newShopifyScenario(o).(*shopifyScenario), h: h, rec: rec, mock: mock,
+		shop: newShopifyScenario(o).(*shopifyScenario), store: store, h: h, rec: rec, mock: mock,
 		client: &http.Client{Transport: tr, Timeout: o.Timeout},
 	}
 	if err := l.setup(ctx, o, pki, rep.Setup); err != nil {
 		return err
 	}
 	if o.Analyze {
-		if _, err := h.DB.Exec(ctx, `ANALYZE`); err != nil {
-			return fmt.Errorf("analyzing the passhub database: %w", err)
+		if err := h.analyze(ctx); err != nil {
+			return err
 		}
 	}
 	for _, rate := range o.Rates {
@@ -206,7 +232,7 @@ func runTriggerAPNs(ctx context.Context, o options, stdout io.Writer) error {
 				return err
 			}
 			s.Warmup = &w
-			fmt.Fprintf(os.Stderr, "passhub-load: trigger-apns %g/s warm-up: %.0f/s accepted, pushes %d/%d, p99 %.1f ms\n", rate, w.AcceptedPerSec, w.Pushed, w.Accepted, w.P99ms)
+			fmt.Fprintf(os.Stderr, "passhub-load: trigger-apns %s %g/s warm-up: %.0f/s accepted, pushes %d/%d, p99 %.1f ms\n", store, rate, w.AcceptedPerSec, w.Pushed, w.Accepted, w.P99ms)
 		}
 		for i := range o.Runs {
 			if err := ctx.Err(); err != nil {
@@ -228,8 +254,8 @@ func runTriggerAPNs(ctx context.Context, o options, stdout io.Writer) error {
 				fmt.Fprintln(os.Stderr, "passhub-load: passhub CPU profile of this run:", o.CPUProfile)
 			}
 			s.Runs = append(s.Runs, r)
-			fmt.Fprintf(os.Stderr, "passhub-load: trigger-apns %g/s run %d/%d: %.0f/s accepted, pushes %d/%d (missing %d), p50 %.1f ms, p99 %.1f ms, max %.1f ms, drain %.2fs%s\n",
-				rate, i+1, o.Runs, r.AcceptedPerSec, r.Pushed, r.Accepted, r.Missing, r.P50ms, r.P99ms, r.MaxMs, r.DrainSeconds, cpuNote(r.CPU))
+			fmt.Fprintf(os.Stderr, "passhub-load: trigger-apns %s %g/s run %d/%d: %.0f/s accepted, pushes %d/%d (missing %d), p50 %.1f ms, p99 %.1f ms, max %.1f ms, drain %.2fs%s\n",
+				store, rate, i+1, o.Runs, r.AcceptedPerSec, r.Pushed, r.Accepted, r.Missing, r.P50ms, r.P99ms, r.MaxMs, r.DrainSeconds, cpuNote(r.CPU))
 			for _, k := range slices.Sorted(maps.Keys(r.Stages)) {
 				st := r.Stages[k]
 				fmt.Fprintf(os.Stderr, "passhub-load:   %s ×%d: to queue p50 %.0f p99 %.0f ms; queue+run p50 %.0f p99 %.0f ms\n", k, st.Jobs, st.ToQueueP50ms, st.ToQueueP99ms, st.QueueRunP50ms, st.QueueRunP99ms)
@@ -243,7 +269,11 @@ func runTriggerAPNs(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	rep.LoadAvgAfter = loadAvg()
 	rep.printTable(stdout)
-	path, err := writeJSON(o.Out, resultName(o), rep)
+	variant := ""
+	if store != storePostgres {
+		variant = store
+	}
+	path, err := writeJSON(o.Out, resultName(o, variant), rep)
 	if err != nil {
 		return err
 	}
@@ -277,8 +307,7 @@ func (l *triggerLoad) setup(ctx context.Context, o options, pki *testpki.PKI, to
 		return fmt.Errorf("issuing %d passes: %d customers/create accepted (%s; e.g. %q)", o.Passes, r.Accepted, statusKeys(r.ByStatus), r.Samples)
 	}
 	if err := waitFor(ctx, 5*time.Minute, fmt.Sprintf("%d passes", o.Passes), func() (bool, error) {
-		var n int
-		err := h.DB.QueryRow(ctx, `SELECT count(*) FROM passes`).Scan(&n)
+		n, err := h.countPasses(ctx)
 		return n >= o.Passes, err
 	}); err != nil {
 		return err
@@ -287,24 +316,9 @@ func (l *triggerLoad) setup(ctx context.Context, o options, pki *testpki.PKI, to
 
 	// Which pass each customer got, and its authenticationToken (what the
 	// .pkpass gives a device; read here to skip rendering N passes).
-	rows, err := h.DB.Query(ctx, `SELECT external_id, id, auth_token FROM passes`)
+	byExt, err := h.passAuths(ctx)
 	if err != nil {
-		return fmt.Errorf("reading passes: %w", err)
-	}
-	type pass struct{ id, auth string }
-	byExt := map[string]pass{}
-	for rows.Next() {
-		var ext string
-		var p pass
-		if err := rows.Scan(&ext, &p.id, &p.auth); err != nil {
-			rows.Close()
-			return fmt.Errorf("reading passes: %w", err)
-		}
-		byExt[ext] = p
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading passes: %w", err)
+		return err
 	}
 
 	t2 := time.Now()
@@ -353,8 +367,8 @@ func (l *triggerLoad) setup(ctx context.Context, o options, pki *testpki.PKI, to
 	took["settle"] = time.Since(t3).Seconds()
 	took["total"] = time.Since(t0).Seconds()
 	l.next.Store(0)
-	fmt.Fprintf(os.Stderr, "passhub-load: trigger-apns setup: %d passes issued in %.1fs, %d devices registered in %.1fs\n",
-		o.Passes, took["issuePasses"], o.Passes, took["registerDevices"])
+	fmt.Fprintf(os.Stderr, "passhub-load: trigger-apns %s setup: %d passes issued in %.1fs, %d devices registered in %.1fs\n",
+		l.store, o.Passes, took["issuePasses"], o.Passes, took["registerDevices"])
 	return nil
 }
 
@@ -386,11 +400,7 @@ func (l *triggerLoad) register(ctx context.Context, passType, device string, i i
 func (l *triggerLoad) phase(ctx context.Context, o options, rate float64, d time.Duration) (triggerRun, error) {
 	l.rec.reset()
 	mockBefore := l.mock.Total()
-	pgBefore, err := l.h.pgCounters(ctx)
-	if err != nil {
-		return triggerRun{}, err
-	}
-	tablesBefore, err := l.h.tableCounters(ctx)
+	statsBefore, err := l.h.stats(ctx)
 	if err != nil {
 		return triggerRun{}, err
 	}
@@ -512,13 +522,11 @@ func (l *triggerLoad) phase(ctx context.Context, o options, rate float64, d time
 	// Read after the queue emptied, so the counters include all the
 	// trigger's work (PostgreSQL publishes an idle backend's statistics
 	// up to seconds late: the figures per trigger are a close lower bound).
-	if pgAfter, err := l.h.pgCounters(ctx); err == nil {
-		r.PGPerTrigger = pgAfter.perRequest(pgBefore, r.Accepted)
+	if statsAfter, err := l.h.stats(ctx); err == nil && statsBefore != nil && statsAfter != nil {
+		r.PGPerTrigger = statsAfter.db.perRequest(statsBefore.db, r.Accepted)
+		r.PGTablesPerTrigger = statsAfter.tables.perRequest(statsBefore.tables, r.Accepted)
 	}
-	if tablesAfter, err := l.h.tableCounters(ctx); err == nil {
-		r.PGTablesPerTrigger = tablesAfter.perRequest(tablesBefore, r.Accepted)
-	}
-	if st, err := jobStages(ctx, l.h, start); err == nil {
+	if st, err := l.h.jobStages(ctx, start); err == nil {
 		r.Stages = st
 	}
 	return r, nil
@@ -535,30 +543,64 @@ type jobStage struct {
 
 // jobStages reads the stage times of the jobs created since t from the
 // passhub's outbox (a child job's creation time is its event's).
-func jobStages(ctx context.Context, h *hub, since time.Time) (map[string]jobStage, error) {
-	rows, err := h.DB.Query(ctx, `
-		SELECT kind, count(*),
-		  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM enqueued_at - created_at)),
-		  percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM enqueued_at - created_at)),
-		  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM done_at - enqueued_at)),
-		  percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM done_at - enqueued_at))
-		FROM jobs WHERE created_at >= $1 AND state = 'done' GROUP BY kind`, since)
+func (h *hub) jobStages(ctx context.Context, since time.Time) (map[string]jobStage, error) {
+	times, err := h.jobTimes(ctx, since)
 	if err != nil {
-		return nil, fmt.Errorf("reading job stages: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]jobStage{}
-	for rows.Next() {
-		var kind string
-		var s jobStage
-		var a, b, c, d float64
-		if err := rows.Scan(&kind, &s.Jobs, &a, &b, &c, &d); err != nil {
-			return nil, fmt.Errorf("reading job stages: %w", err)
+	return stagesOf(times), nil
+}
+
+// stagesOf summarises job times by kind; the percentiles interpolate
+// as PostgreSQL's percentile_cont does, and a missing time is left out
+// of its stage but the job is counted.
+func stagesOf(times []jobTime) map[string]jobStage {
+	type cols struct {
+		n                 int
+		toQueue, queueRun []float64
+	}
+	by := map[string]*cols{}
+	for _, t := range times {
+		c := by[t.kind]
+		if c == nil {
+			c = &cols{}
+			by[t.kind] = c
 		}
-		s.ToQueueP50ms, s.ToQueueP99ms, s.QueueRunP50ms, s.QueueRunP99ms = a*1000, b*1000, c*1000, d*1000
-		out[kind] = s
+		c.n++
+		if t.toQueue != nil {
+			c.toQueue = append(c.toQueue, *t.toQueue)
+		}
+		if t.queueRun != nil {
+			c.queueRun = append(c.queueRun, *t.queueRun)
+		}
 	}
-	return out, rows.Err()
+	out := make(map[string]jobStage, len(by))
+	for kind, c := range by {
+		slices.Sort(c.toQueue)
+		slices.Sort(c.queueRun)
+		out[kind] = jobStage{
+			Jobs:          c.n,
+			ToQueueP50ms:  1000 * percentileCont(c.toQueue, 0.5),
+			ToQueueP99ms:  1000 * percentileCont(c.toQueue, 0.99),
+			QueueRunP50ms: 1000 * percentileCont(c.queueRun, 0.5),
+			QueueRunP99ms: 1000 * percentileCont(c.queueRun, 0.99),
+		}
+	}
+	return out
+}
+
+// percentileCont is the fraction f (0..1) of sorted xs, interpolating
+// linearly between the two nearest values; 0 for none.
+func percentileCont(xs []float64, f float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	pos := f * float64(len(xs)-1)
+	lo := int(pos)
+	if lo >= len(xs)-1 {
+		return xs[len(xs)-1]
+	}
+	return xs[lo] + (xs[lo+1]-xs[lo])*(pos-float64(lo))
 }
 
 // order is trigger k: a paid order of the target's customer, its own
@@ -636,8 +678,7 @@ func waitFor(ctx context.Context, limit time.Duration, what string, cond func() 
 // caused is done before anything is measured.
 func waitJobsIdle(ctx context.Context, h *hub, limit time.Duration) error {
 	return waitFor(ctx, limit, "idle job queue", func() (bool, error) {
-		var n int
-		err := h.DB.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE state IN ('pending', 'enqueued')`).Scan(&n)
+		n, err := h.busyJobs(ctx)
 		return n == 0, err
 	})
 }
@@ -669,8 +710,12 @@ func (r *triggerReport) printTable(w io.Writer) {
 	if len(r.Series) > 0 {
 		runs = len(r.Series[0].Runs)
 	}
-	fmt.Fprintf(w, "\n%s — passhub serve, worker concurrency %s; %d cores; %d passes, one device each; median of %d runs (each %gs, then ≤%gs for the pushes) after a %gs warm-up; load average %.2f before, %.2f after\n",
-		r.Scenario, wc, r.Cores, r.Passes, runs, r.RunSeconds, r.GraceSeconds, r.WarmupSeconds, r.LoadAvgBefore, r.LoadAvgAfter)
+	on := "PostgreSQL + Redis"
+	if r.Store == storeSQLite {
+		on = "embedded SQLite + in-process Redis"
+	}
+	fmt.Fprintf(w, "\n%s — passhub serve on %s, worker concurrency %s; %d cores; %d passes, one device each; median of %d runs (each %gs, then ≤%gs for the pushes) after a %gs warm-up; load average %.2f before, %.2f after\n",
+		r.Scenario, on, wc, r.Cores, r.Passes, runs, r.RunSeconds, r.GraceSeconds, r.WarmupSeconds, r.LoadAvgBefore, r.LoadAvgAfter)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\toffered/s\taccepted/s median (min–max)\tpushes/s median (min–max)\tpushed / accepted\tmissing\terrors\tp50 ms\tp99 ms median (min–max)\ttarget\tcores\tCPU cores: passhub / load / postgres / redis / other\t")
 	for _, s := range r.Series {
@@ -737,6 +782,9 @@ func fetchCPUProfile(ctx context.Context, addr string, d time.Duration, path str
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("fetching the CPU profile: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("writing the CPU profile: %w", err)
 	}
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("writing the CPU profile: %w", err)
