@@ -40,6 +40,9 @@ type Store struct {
 	// accept merges concurrent AcceptTriggers calls into shared
 	// transactions.
 	accept *sqlstore.Batcher[core.Trigger, bool]
+	// insertPushLogs inserts a full batch of push logs (pushLogBatch
+	// rows), prepared once on the writer.
+	insertPushLogs *sql.Stmt
 }
 
 var (
@@ -53,10 +56,8 @@ var (
 // schema up to date. path ":memory:" is a private in-memory database.
 func Open(ctx context.Context, path string) (*Store, error) {
 	memory := path == ":memory:" || strings.HasPrefix(path, "file::memory:")
-	writer, err := sql.Open("sqlite", dsn(path, true))
-	if err != nil {
-		return nil, fmt.Errorf("opening sqlite writer: %w", err)
-	}
+	writer := openCaching(dsn(path, true))
+	var err error
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
@@ -72,11 +73,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	if !memory {
-		reader, err := sql.Open("sqlite", dsn(path, false))
-		if err != nil {
-			writer.Close()
-			return nil, fmt.Errorf("opening sqlite reader: %w", err)
-		}
+		reader := openCaching(dsn(path, false))
 		reader.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 		reader.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
 		if err := reader.PingContext(ctx); err != nil {
@@ -85,6 +82,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite reader %s: %w", path, err)
 		}
 		s.reader = reader
+	}
+	if s.insertPushLogs, err = writer.PrepareContext(ctx, insertPushLogsSQL(pushLogBatch)); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("preparing the push log insert: %w", err)
 	}
 	return s, nil
 }
@@ -95,8 +96,16 @@ func dsn(path string, writer bool) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Statement journals and sorts in memory, not in temporary files.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if writer {
 		q.Set("_txlock", "immediate")
+		// Every write runs on this one connection: a page cache of
+		// 64 MiB (SQLite's default is 2 MiB) keeps the pages large
+		// batches of writes read and dirty in memory, rather than
+		// re-reading them from the file and spilling them to the WAL
+		// mid-transaction. The cache grows only as pages are used.
+		q.Add("_pragma", "cache_size(-65536)")
 	} else {
 		// A read connection that tried to write would contend with the
 		// writer; make that a loud error instead.
@@ -115,6 +124,9 @@ func dsn(path string, writer bool) string {
 // Close closes the database.
 func (s *Store) Close() error {
 	var errs []error
+	if s.insertPushLogs != nil {
+		errs = append(errs, s.insertPushLogs.Close())
+	}
 	if s.reader != s.writer {
 		errs = append(errs, s.reader.Close())
 	}
