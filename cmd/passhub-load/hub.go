@@ -48,6 +48,7 @@ type hubOptions struct {
 	RedisURL          string // server; a free database number is claimed on it
 	Mode              string // serve (API and workers, as deployed) or api (intake only)
 	WorkerConcurrency int    // 0 keeps passhub's default
+	PGPool            int    // PostgreSQL pool_max_conns of the passhub; 0 keeps its default
 	LogLevel          string
 	// Env is more PASSHUB_* settings; a name given here wins over the
 	// defaults above (a scenario's local APNs mock, say).
@@ -131,7 +132,18 @@ func startHub(ctx context.Context, o hubOptions) (h *hub, err error) {
 			return h, err
 		}
 		h.cleanup = append(h.cleanup, release)
-		env = append(env, "PASSHUB_DATABASE_URL="+dsn, "PASSHUB_REDIS_URL="+redisURL)
+		passhubDSN := dsn
+		if o.PGPool > 0 {
+			u, err := url.Parse(dsn)
+			if err != nil {
+				return h, fmt.Errorf("parsing the database URL: %w", err)
+			}
+			q := u.Query()
+			q.Set("pool_max_conns", strconv.Itoa(o.PGPool))
+			u.RawQuery = q.Encode()
+			passhubDSN = u.String()
+		}
+		env = append(env, "PASSHUB_DATABASE_URL="+passhubDSN, "PASSHUB_REDIS_URL="+redisURL)
 	default:
 		return h, fmt.Errorf("unknown store %q", o.Store)
 	}

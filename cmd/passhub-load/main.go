@@ -43,6 +43,7 @@ type options struct {
 	RedisURL          string
 	Modes             []string
 	WorkerConcurrency int
+	PGPool            int
 	LogLevel          string
 	MappingFile       string
 	Conc              []int
@@ -123,6 +124,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	stores := fs.String("store", storePostgres, "trigger-apns: what passhub runs on: postgres (a fresh database on -pg, Redis on -redis) or sqlite (the embedded default: SQLite in its data dir, Redis in process); both as postgres,sqlite, each on its own passhub and results file")
 	modes := fs.String("mode", "serve", "passhub subcommand: serve (API and workers, as deployed), api (intake only, no workers) or both as serve,api")
 	fs.IntVar(&o.WorkerConcurrency, "worker-concurrency", 0, "PASSHUB_WORKER_CONCURRENCY for the passhub under load (0: its default)")
+	fs.IntVar(&o.PGPool, "pg-pool", 0, "pool_max_conns in the PostgreSQL URL of the passhub under load (0: its default)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "PASSHUB_LOG_LEVEL for the passhub under load")
 	fs.StringVar(&o.MappingFile, "mapping-file", "mappings/examples/shopify-loyalty.yaml", "mapping attached to the shopify connector")
 	conc := fs.String("c", "32", "concurrent keep-alive clients; a comma-separated list measures each (e.g. 8,32,64,128)")

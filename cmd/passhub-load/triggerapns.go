@@ -111,6 +111,7 @@ type triggerReport struct {
 	LoadAvgBefore     float64            `json:"loadAvg1mBefore"`
 	LoadAvgAfter      float64            `json:"loadAvg1mAfter"`
 	WorkerConcurrency int                `json:"workerConcurrency,omitempty"`
+	PGPool            int                `json:"pgPool,omitempty"`
 	Passes            int                `json:"passes"`
 	RunSeconds        float64            `json:"secondsPerRun"`
 	WarmupSeconds     float64            `json:"warmupSeconds"`
@@ -170,7 +171,7 @@ func runTriggerAPNs(ctx context.Context, o options, stdout io.Writer) error {
 func runTriggerAPNsOn(ctx context.Context, o options, store string, stdout io.Writer) error {
 	rep := triggerReport{
 		Scenario: o.Scenario, Figure: triggerFigures[store], Store: store, Cores: numCores(),
-		GoVersion: runtime.Version(), Started: time.Now().UTC(), LoadAvgBefore: loadAvg(), WorkerConcurrency: o.WorkerConcurrency, Passes: o.Passes,
+		GoVersion: runtime.Version(), Started: time.Now().UTC(), LoadAvgBefore: loadAvg(), WorkerConcurrency: o.WorkerConcurrency, PGPool: o.PGPool, Passes: o.Passes,
 		RunSeconds: o.Duration.Seconds(), WarmupSeconds: o.Warmup.Seconds(), GraceSeconds: o.Grace.Seconds(),
 		P99TargetMs: ms(o.P99Target), Setup: map[string]float64{},
 	}
@@ -203,7 +204,7 @@ func runTriggerAPNsOn(ctx context.Context, o options, store string, stdout io.Wr
 	}
 	h, err := startHub(ctx, hubOptions{
 		Binary: o.Passhub, Store: store, PostgresURL: o.PostgresURL, RedisURL: o.RedisURL, Mode: "serve",
-		WorkerConcurrency: o.WorkerConcurrency, LogLevel: o.LogLevel, Env: env,
+		WorkerConcurrency: o.WorkerConcurrency, PGPool: o.PGPool, LogLevel: o.LogLevel, Env: env,
 	})
 	if err != nil {
 		return err
