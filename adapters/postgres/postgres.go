@@ -181,7 +181,13 @@ func Migrate(ctx context.Context, dsn string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := pgx.Connect(ctx, dsn)
+	// Parsed as the pool parses it, so the URL's pool_* settings are not
+	// sent to the server as run-time parameters (it refuses them).
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("parsing postgres DSN: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
 		return fmt.Errorf("connecting to postgres to migrate: %w", err)
 	}

@@ -100,7 +100,7 @@ func TestOpenPoolSize(t *testing.T) {
 	}{
 		{dsn, postgres.Options{}, 0, postgres.DefaultMaxConns},
 		{dsn, postgres.Options{MaxConns: 7, MinConns: 1}, 1, 7},
-		{dsn + sep + "pool_max_conns=33&pool_min_conns=2", postgres.Options{MaxConns: 7}, 2, 33},
+		{dsn + sep + "pool_max_conns=33&pool_min_conns=2", postgres.Options{MaxConns: 7, Migrate: true}, 2, 33},
 	} {
 		lo, hi := postgres.PoolSize(open(t, tc.dsn, tc.opts))
 		if lo != tc.lo || hi != tc.hi {
