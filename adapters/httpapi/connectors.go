@@ -187,6 +187,9 @@ func (s *Server) receiveHook(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	// The trigger's job is written: an in-process relay hands it to the
+	// queue now rather than at its next poll.
+	s.cfg.OnCommit()
 	return c.JSON(http.StatusOK, r)
 }
 

@@ -36,8 +36,12 @@ func TestConnectorsHooksAndTriggers(t *testing.T) {
 			"X-Shopify-Hmac-Sha256": sig, "X-Shopify-Topic": "customers/create", "X-Shopify-Shop-Domain": "acme.myshopify.com", "X-Shopify-Webhook-Id": id,
 		}})
 	}
+	commits := e.commits.Load()
 	problem(t, hook(shopifySig("wrong", body), "w1"), http.StatusUnauthorized, "")
 	problem(t, hook("", "w1"), http.StatusUnauthorized, "")
+	if e.commits.Load() != commits {
+		t.Error("a refused delivery woke the relay")
+	}
 	var triggers list[core.Trigger]
 	e.ok(req{Method: "GET", Path: "/v1/triggers", Key: e.viewer}, http.StatusOK, &triggers)
 	if len(triggers.Data) != 0 {
@@ -48,6 +52,11 @@ func TestConnectorsHooksAndTriggers(t *testing.T) {
 		if res.Status != http.StatusOK || !strings.Contains(string(res.Body), want) {
 			t.Fatalf("delivery %d: %d %s, want %s", i, res.Status, res.Body, want)
 		}
+		// The relay hears of the trigger's job at once, not at its poll.
+		if e.commits.Load() == commits {
+			t.Errorf("delivery %d did not wake the relay", i)
+		}
+		commits = e.commits.Load()
 	}
 	e.ok(req{Method: "GET", Path: "/v1/triggers?status=received", Key: e.viewer}, http.StatusOK, &triggers)
 	if len(triggers.Data) != 1 || triggers.Data[0].Topic != "customers/create" {
