@@ -44,17 +44,19 @@ type options struct {
 	Modes             []string
 	WorkerConcurrency int
 	PGPool            int
-	LogLevel          string
-	MappingFile       string
-	Conc              []int
-	Runs              int
-	Requests          int64
-	Duration          time.Duration
-	Warmup            time.Duration
-	Timeout           time.Duration
-	P99Target         time.Duration
-	Out               string
-	Analyze           bool
+	// PasshubEnv is more PASSHUB_* settings for the passhub under load.
+	PasshubEnv  []string
+	LogLevel    string
+	MappingFile string
+	Conc        []int
+	Runs        int
+	Requests    int64
+	Duration    time.Duration
+	Warmup      time.Duration
+	Timeout     time.Duration
+	P99Target   time.Duration
+	Out         string
+	Analyze     bool
 	// CPUProfile, when set, is where the passhub's CPU profile of the
 	// first measured run is written (trigger-apns).
 	CPUProfile string
@@ -125,6 +127,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	modes := fs.String("mode", "serve", "passhub subcommand: serve (API and workers, as deployed), api (intake only, no workers) or both as serve,api")
 	fs.IntVar(&o.WorkerConcurrency, "worker-concurrency", 0, "PASSHUB_WORKER_CONCURRENCY for the passhub under load (0: its default)")
 	fs.IntVar(&o.PGPool, "pg-pool", 0, "pool_max_conns in the PostgreSQL URL of the passhub under load (0: its default)")
+	fs.Func("env", "a PASSHUB_NAME=value setting for the passhub under load (repeatable; trigger-apns)", func(v string) error {
+		if !strings.HasPrefix(v, "PASSHUB_") || !strings.Contains(v, "=") {
+			return fmt.Errorf("want PASSHUB_NAME=value, not %q", v)
+		}
+		o.PasshubEnv = append(o.PasshubEnv, v)
+		return nil
+	})
 	fs.StringVar(&o.LogLevel, "log-level", "info", "PASSHUB_LOG_LEVEL for the passhub under load")
 	fs.StringVar(&o.MappingFile, "mapping-file", "mappings/examples/shopify-loyalty.yaml", "mapping attached to the shopify connector")
 	conc := fs.String("c", "32", "concurrent keep-alive clients; a comma-separated list measures each (e.g. 8,32,64,128)")

@@ -112,6 +112,7 @@ type triggerReport struct {
 	LoadAvgAfter      float64            `json:"loadAvg1mAfter"`
 	WorkerConcurrency int                `json:"workerConcurrency,omitempty"`
 	PGPool            int                `json:"pgPool,omitempty"`
+	PasshubEnv        []string           `json:"passhubEnv,omitempty"`
 	Passes            int                `json:"passes"`
 	RunSeconds        float64            `json:"secondsPerRun"`
 	WarmupSeconds     float64            `json:"warmupSeconds"`
@@ -171,7 +172,7 @@ func runTriggerAPNs(ctx context.Context, o options, stdout io.Writer) error {
 func runTriggerAPNsOn(ctx context.Context, o options, store string, stdout io.Writer) error {
 	rep := triggerReport{
 		Scenario: o.Scenario, Figure: triggerFigures[store], Store: store, Cores: numCores(),
-		GoVersion: runtime.Version(), Started: time.Now().UTC(), LoadAvgBefore: loadAvg(), WorkerConcurrency: o.WorkerConcurrency, PGPool: o.PGPool, Passes: o.Passes,
+		GoVersion: runtime.Version(), Started: time.Now().UTC(), LoadAvgBefore: loadAvg(), WorkerConcurrency: o.WorkerConcurrency, PGPool: o.PGPool, PasshubEnv: o.PasshubEnv, Passes: o.Passes,
 		RunSeconds: o.Duration.Seconds(), WarmupSeconds: o.Warmup.Seconds(), GraceSeconds: o.Grace.Seconds(),
 		P99TargetMs: ms(o.P99Target), Setup: map[string]float64{},
 	}
@@ -194,7 +195,7 @@ func runTriggerAPNsOn(ctx context.Context, o options, store string, stdout io.Wr
 	if err := os.WriteFile(caFile, mock.CAPEM(), 0o600); err != nil {
 		return err
 	}
-	env := []string{"PASSHUB_APNS_URL=" + mock.URL, "PASSHUB_APNS_CA_FILE=" + caFile}
+	env := append([]string{"PASSHUB_APNS_URL=" + mock.URL, "PASSHUB_APNS_CA_FILE=" + caFile}, o.PasshubEnv...)
 	var debugAddr string
 	if o.CPUProfile != "" {
 		if debugAddr, err = freeLoopbackAddr(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -116,5 +117,27 @@ func TestMasterKeyGeneratedOnceWithMode0600(t *testing.T) {
 	pg, _, _ := loadConfig("serve", []string{"--data-dir", dir, "--database-url", "postgres://x/y"}, envOf(nil), &bytes.Buffer{})
 	if _, err := pg.loadMasterKey(); err == nil || !strings.Contains(err.Error(), "PASSHUB_MASTER_KEY") {
 		t.Errorf("PostgreSQL without a master key: err = %v, want one naming PASSHUB_MASTER_KEY", err)
+	}
+}
+
+// The task poll's default follows the Redis: a real one is polled often
+// (latency), the in-process one less (each poll is passhub's own CPU).
+func TestConfigTaskPollDefault(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want time.Duration
+	}{
+		{map[string]string{}, 100 * time.Millisecond},
+		{map[string]string{"PASSHUB_REDIS_URL": "redis://127.0.0.1:6379/0"}, 25 * time.Millisecond},
+		{map[string]string{"PASSHUB_REDIS_URL": "redis://127.0.0.1:6379/0", "PASSHUB_TASK_POLL": "300ms"}, 300 * time.Millisecond},
+		{map[string]string{"PASSHUB_TASK_POLL": "10ms"}, 10 * time.Millisecond},
+	} {
+		cfg, _, err := loadConfig("serve", nil, envOf(tc.env), &bytes.Buffer{})
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		if cfg.TaskPoll != tc.want {
+			t.Errorf("%v: TaskPoll = %s, want %s", tc.env, cfg.TaskPoll, tc.want)
+		}
 	}
 }
