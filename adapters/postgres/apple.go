@@ -221,7 +221,7 @@ func (s *Store) TouchPasses(ctx context.Context, workspaceID string, passIDs []s
 		return nil, nil
 	}
 	var out []core.PushTarget
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := inTxOn(ctx, s.jobs, func(tx pgx.Tx) error { // a push job's own record (see Store.jobs)
 		devices, err := queryAll(ctx, tx, scanString, `SELECT DISTINCT device_library_id FROM apple_registrations
 			WHERE workspace_id = $1 AND pass_id = ANY($2)`, workspaceID, passIDs)
 		if err != nil {
@@ -274,7 +274,7 @@ func (s *Store) TouchTemplateDevices(ctx context.Context, workspaceID, templateI
 		return nil, nil
 	}
 	var out []core.PushTarget
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := inTxOn(ctx, s.jobs, func(tx pgx.Tx) error { // a push job's own record (see Store.jobs)
 		var err error
 		out, err = touch(ctx, tx, touchScope{workspaceID: workspaceID, devices: deviceIDs, templateID: templateID})
 		return err

@@ -17,7 +17,7 @@ var _ core.ChainStore = (*Store)(nil)
 func (s *Store) StartChainedJob(ctx context.Context, kind, key string) (core.Job, error) {
 	// The row by its unique (kind, key) first: filtered on state, the
 	// planner may walk every enqueued job instead.
-	j, err := scanJob(s.pool.QueryRow(ctx, `UPDATE jobs SET attempts = 1
+	j, err := scanJob(s.jobs.QueryRow(ctx, `UPDATE jobs SET attempts = 1
 		WHERE id = (SELECT id FROM jobs WHERE kind = $1 AND key = $2) AND state = 'enqueued' AND attempts = 0 RETURNING `+jobColumns, kind, key))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return core.Job{}, fmt.Errorf("claimed %s job %s: %w", kind, key, core.ErrNotFound)
@@ -31,7 +31,7 @@ func (s *Store) StartChainedJob(ctx context.Context, kind, key string) (core.Job
 // RequeueJob records msg and hands job id back to the relay, unless it
 // is done or failed.
 func (s *Store) RequeueJob(ctx context.Context, id int64, msg string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE jobs SET state = 'pending', enqueued_at = NULL, last_error = $2
+	tag, err := s.jobs.Exec(ctx, `UPDATE jobs SET state = 'pending', enqueued_at = NULL, last_error = $2
 		WHERE id = $1 AND state NOT IN ('done', 'failed')`, id, msg)
 	if err != nil {
 		return fmt.Errorf("requeueing job %d: %w", id, err)

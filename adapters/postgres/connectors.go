@@ -364,7 +364,9 @@ func (s *Store) RecordTriggerOutcome(ctx context.Context, workspaceID, id string
 // duplicate run) is ErrJobDone, and the outcome its first run recorded
 // stays.
 func (s *Store) FinishTrigger(ctx context.Context, workspaceID, id string, status core.TriggerStatus, outcome json.RawMessage, at time.Time, jobID int64) error {
-	tag, err := s.pool.Exec(ctx, `WITH t AS (
+	// On the bookkeeping pool: a lost outcome runs the trigger again,
+	// which its pass's source keys make a no-op.
+	tag, err := s.jobs.Exec(ctx, `WITH t AS (
 			SELECT 1 FROM triggers WHERE workspace_id = $4 AND id = $5
 		), j AS (
 			UPDATE jobs SET state = 'done', done_at = $3 WHERE id = $6 AND state NOT IN ('done', 'failed') AND EXISTS (SELECT 1 FROM t) RETURNING id

@@ -88,7 +88,7 @@ func (s *Store) MarkJobsEnqueued(ctx context.Context, ids []int64, at time.Time)
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE jobs SET state = $1, enqueued_at = $2 WHERE id = ANY($3) AND state IN ($4, $5)`,
+	if _, err := s.jobs.Exec(ctx, `UPDATE jobs SET state = $1, enqueued_at = $2 WHERE id = ANY($3) AND state IN ($4, $5)`,
 		string(core.JobEnqueued), sqlstore.TruncTime(at), ids, string(core.JobPending), string(core.JobEnqueued)); err != nil {
 		return fmt.Errorf("marking jobs enqueued: %w", err)
 	}
@@ -113,7 +113,7 @@ func jobIn(ctx context.Context, q querier, id int64) (core.Job, error) {
 
 // StartJob counts an attempt on a job that is not finished.
 func (s *Store) StartJob(ctx context.Context, id int64) (core.Job, error) {
-	j, err := scanJob(s.pool.QueryRow(ctx, `UPDATE jobs SET attempts = attempts + 1 WHERE id = $1 AND state NOT IN ($2, $3) RETURNING `+jobColumns,
+	j, err := scanJob(s.jobs.QueryRow(ctx, `UPDATE jobs SET attempts = attempts + 1 WHERE id = $1 AND state NOT IN ($2, $3) RETURNING `+jobColumns,
 		id, string(core.JobDone), string(core.JobFailed)))
 	if err == nil {
 		return j, nil
@@ -134,7 +134,7 @@ func (s *Store) StartJob(ctx context.Context, id int64) (core.Job, error) {
 // conditional update is the compare-and-set, and a concurrent caller
 // blocks on the row lock, then finds the job done.
 func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, at time.Time) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	return inTxOn(ctx, s.jobs, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = $1, done_at = $2 WHERE id = $3 AND state NOT IN ($1, $4)`,
 			string(core.JobDone), sqlstore.TruncTime(at), id, string(core.JobFailed))
 		if err != nil {
@@ -191,10 +191,10 @@ func (s *Store) FailJob(ctx context.Context, id int64, msg string, final bool, a
 	var tag interface{ RowsAffected() int64 }
 	var err error
 	if final {
-		tag, err = s.pool.Exec(ctx, `UPDATE jobs SET last_error = $1, state = $2, done_at = $3 WHERE id = $4 AND state <> $5`,
+		tag, err = s.jobs.Exec(ctx, `UPDATE jobs SET last_error = $1, state = $2, done_at = $3 WHERE id = $4 AND state <> $5`,
 			msg, string(core.JobFailed), sqlstore.TruncTime(at), id, string(core.JobDone))
 	} else {
-		tag, err = s.pool.Exec(ctx, `UPDATE jobs SET last_error = $1 WHERE id = $2 AND state <> $3`, msg, id, string(core.JobDone))
+		tag, err = s.jobs.Exec(ctx, `UPDATE jobs SET last_error = $1 WHERE id = $2 AND state <> $3`, msg, id, string(core.JobDone))
 	}
 	if err != nil {
 		return fmt.Errorf("failing job %d: %w", id, err)

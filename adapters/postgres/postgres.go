@@ -80,6 +80,16 @@ const acceptFlushes = 2
 // Store is the PostgreSQL store.
 type Store struct {
 	pool *pgxpool.Pool
+	// jobs runs the outbox's bookkeeping (a job started, done, failed,
+	// handed to the queue) with synchronous_commit off: the commit
+	// returns before its WAL reaches disk. A crash of the server can lose
+	// the last fraction of a second of these — work then runs again,
+	// which the outbox allows (at least once, each job idempotent) —
+	// and nothing else: triggers, pass changes and their events commit
+	// synchronously on pool, and WAL is flushed in order, so a durable
+	// pass change is never behind a lost record of its job. The workers
+	// then wait for a disk flush at each pass change, not at every step.
+	jobs *pgxpool.Pool
 	// accept merges concurrent AcceptTriggers calls into shared
 	// transactions.
 	accept *sqlstore.Batcher[core.Trigger, bool]
@@ -127,13 +137,24 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connecting to postgres: %w", err)
 	}
-	s := &Store{pool: pool}
+	jobsCfg := cfg.Copy()
+	jobsCfg.MinConns = 0
+	jobsCfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	jobs, err := pgxpool.NewWithConfig(ctx, jobsCfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("opening postgres pool: %w", err)
+	}
+	s := &Store{pool: pool, jobs: jobs}
 	s.accept = &sqlstore.Batcher[core.Trigger, bool]{Flush: s.acceptTriggers, MaxFlushes: acceptFlushes}
 	return s, nil
 }
 
-// Close closes the pool, waiting for connections in use.
-func (s *Store) Close() { s.pool.Close() }
+// Close closes the pools, waiting for connections in use.
+func (s *Store) Close() {
+	s.jobs.Close()
+	s.pool.Close()
+}
 
 // queryAll runs a query and scans every row with scan.
 func queryAll[T any](ctx context.Context, q querier, scan func(pgx.Row) (T, error), query string, args ...any) ([]T, error) {
@@ -243,7 +264,11 @@ func Migrate(ctx context.Context, dsn string) error {
 // inTx runs fn in a transaction and returns fn's error as it is, so
 // callers can match it with errors.Is and errors.As.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+	return inTxOn(ctx, s.pool, fn)
+}
+
+func inTxOn(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}

@@ -37,7 +37,9 @@ func (s *Store) AppendPushLogs(ctx context.Context, logs []core.PushLog) error {
 	if len(logs) <= copyFromAt {
 		return s.insertPushLogs(ctx, logs)
 	}
-	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"push_logs"},
+	// A push job's own record, on the bookkeeping pool (see Store.jobs):
+	// a job whose log a crash loses runs again and logs again.
+	_, err := s.jobs.CopyFrom(ctx, pgx.Identifier{"push_logs"},
 		[]string{"workspace_id", "at", "platform", "pass_id", "external_id", "token_hash", "status", "http_status", "reason", "latency_ms", "job_id"},
 		pgx.CopyFromSlice(len(logs), func(i int) ([]any, error) {
 			l := logs[i]
@@ -67,7 +69,7 @@ func (s *Store) insertPushLogs(ctx context.Context, logs []core.PushLog) error {
 		ws[i], at[i], platform[i], pass[i], ext[i], hash[i] = l.WorkspaceID, sqlstore.TruncTime(l.At), string(l.Platform), l.PassID, l.ExternalID, l.TokenHash
 		status[i], code[i], reason[i], latency[i], job[i] = string(l.Status), int32(l.HTTPStatus), l.Reason, l.LatencyMS, l.JobID
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO push_logs (workspace_id, at, platform, pass_id, external_id, token_hash, status, http_status, reason, latency_ms, job_id)
+	_, err := s.jobs.Exec(ctx, `INSERT INTO push_logs (workspace_id, at, platform, pass_id, external_id, token_hash, status, http_status, reason, latency_ms, job_id)
 		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bigint[], $11::bigint[])`,
 		ws, at, platform, pass, ext, hash, status, code, reason, latency, job)
 	if badText(err) {

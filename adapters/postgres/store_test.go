@@ -108,3 +108,17 @@ func TestOpenPoolSize(t *testing.T) {
 		}
 	}
 }
+
+// Pass changes commit synchronously; only the outbox's bookkeeping does
+// not wait for the disk (see Store.jobs).
+func TestBookkeepingCommitsAsynchronously(t *testing.T) {
+	t.Parallel()
+	s := open(t, pgtest.NewDatabase(t), postgres.Options{})
+	main, jobs, err := postgres.SyncCommit(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if main != "on" || jobs != "off" {
+		t.Errorf("synchronous_commit: main pool %q, bookkeeping pool %q; want on, off", main, jobs)
+	}
+}
