@@ -40,9 +40,6 @@ type Store struct {
 	// accept merges concurrent AcceptTriggers calls into shared
 	// transactions.
 	accept *sqlstore.Batcher[core.Trigger, bool]
-	// insertPushLogs inserts a full batch of push logs (pushLogBatch
-	// rows), prepared once on the writer.
-	insertPushLogs *sql.Stmt
 }
 
 var (
@@ -57,7 +54,6 @@ var (
 func Open(ctx context.Context, path string) (*Store, error) {
 	memory := path == ":memory:" || strings.HasPrefix(path, "file::memory:")
 	writer := openCaching(dsn(path, true))
-	var err error
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
@@ -82,10 +78,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			return nil, fmt.Errorf("opening sqlite reader %s: %w", path, err)
 		}
 		s.reader = reader
-	}
-	if s.insertPushLogs, err = writer.PrepareContext(ctx, insertPushLogsSQL(pushLogBatch)); err != nil {
-		_ = s.Close()
-		return nil, fmt.Errorf("preparing the push log insert: %w", err)
 	}
 	return s, nil
 }
@@ -124,9 +116,6 @@ func dsn(path string, writer bool) string {
 // Close closes the database.
 func (s *Store) Close() error {
 	var errs []error
-	if s.insertPushLogs != nil {
-		errs = append(errs, s.insertPushLogs.Close())
-	}
 	if s.reader != s.writer {
 		errs = append(errs, s.reader.Close())
 	}
