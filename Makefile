@@ -20,7 +20,7 @@ LOADMODE  ?= serve,api
 # trigger → APNs push: open-loop webhook rates (comma list), runs per rate, stores (each its own passhub and
 # JSON); updated serials: passes seeded (each with a registration), client concurrencies; idle RSS: runs
 # (each a fresh embedded passhub)
-APNSRATE  ?= 500
+APNSRATE  ?= 200,300,500
 APNSRUNS  ?= 3
 APNSSTORE ?= postgres,sqlite
 SERIALSPASSES ?= 1000000
