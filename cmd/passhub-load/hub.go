@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 	_ "modernc.org/sqlite" // the embedded store's file, read by the harness
 )
@@ -171,13 +172,13 @@ func startHub(ctx context.Context, o hubOptions) (h *hub, err error) {
 		if err != nil {
 			return h, err
 		}
-		h.storeReader = sqliteReader{db}
+		h.storeReader = newSQLiteReader(db)
 		return h, nil
 	}
 	if h.DB, err = pgxpool.New(ctx, dsn); err != nil {
 		return h, fmt.Errorf("connecting to the passhub database: %w", err)
 	}
-	h.storeReader = pgReader{h.DB}
+	h.storeReader = newPGReader(h.DB)
 	return h, nil
 }
 
@@ -465,12 +466,12 @@ type pgCounters struct {
 }
 
 func (h *hub) pgCounters(ctx context.Context) (pgCounters, error) {
-	return pgReader{h.DB}.pgCounters(ctx)
+	return pgReader{pool: h.DB}.pgCounters(ctx)
 }
 
 func (p pgReader) pgCounters(ctx context.Context) (pgCounters, error) {
 	var c pgCounters
-	err := p.db.QueryRow(ctx, `SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched
+	err := p.pool.QueryRow(ctx, `SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched
 		FROM pg_stat_database WHERE datname = current_database()`).Scan(&c.Commits, &c.Rollbacks, &c.Inserted, &c.Updated, &c.Deleted, &c.Fetched)
 	if err != nil {
 		return c, fmt.Errorf("reading pg_stat_database: %w", err)
@@ -496,7 +497,7 @@ func (b pgCounters) perRequest(a pgCounters, n int64) map[string]float64 {
 type tableCounters map[string][7]int64 // inserted, updated, deleted, index scans, sequential scans, rows fetched by index scans, rows read by sequential scans
 
 func (p pgReader) tableCounters(ctx context.Context) (tableCounters, error) {
-	rows, err := p.db.Query(ctx, `SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, coalesce(idx_scan, 0), seq_scan, coalesce(idx_tup_fetch, 0), seq_tup_read FROM pg_stat_user_tables`)
+	rows, err := p.pool.Query(ctx, `SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, coalesce(idx_scan, 0), seq_scan, coalesce(idx_tup_fetch, 0), seq_tup_read FROM pg_stat_user_tables`)
 	if err != nil {
 		return nil, fmt.Errorf("reading pg_stat_user_tables: %w", err)
 	}
@@ -576,124 +577,43 @@ type dbStats struct {
 	tables tableCounters
 }
 
-// pgReader reads a passhub's PostgreSQL database.
-type pgReader struct{ db *pgxpool.Pool }
-
-func (p pgReader) countPasses(ctx context.Context) (int, error) {
-	var n int
-	if err := p.db.QueryRow(ctx, `SELECT count(*) FROM passes`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("counting passes: %w", err)
-	}
-	return n, nil
+// sqlReader reads a passhub's database through database/sql: the
+// queries both stores answer alike. jobTimesSQL differs (PostgreSQL
+// keeps timestamps, SQLite Unix microseconds) and takes the start as
+// since gives it.
+type sqlReader struct {
+	db          *sql.DB
+	jobTimesSQL string
+	since       func(time.Time) any
 }
 
-func (p pgReader) passAuths(ctx context.Context) (map[string]passAuth, error) {
-	rows, err := p.db.Query(ctx, `SELECT external_id, id, auth_token FROM passes`)
-	if err != nil {
-		return nil, fmt.Errorf("reading passes: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]passAuth{}
-	for rows.Next() {
-		var ext string
-		var a passAuth
-		if err := rows.Scan(&ext, &a.id, &a.auth); err != nil {
-			return nil, fmt.Errorf("reading passes: %w", err)
-		}
-		out[ext] = a
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading passes: %w", err)
-	}
-	return out, nil
+// pgReader reads a passhub's PostgreSQL database; pool also serves its
+// PostgreSQL-only counters.
+type pgReader struct {
+	sqlReader
+	pool *pgxpool.Pool
 }
 
-func (p pgReader) busyJobs(ctx context.Context) (int, error) {
-	var n int
-	if err := p.db.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE state IN ('pending', 'enqueued')`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("counting busy jobs: %w", err)
-	}
-	return n, nil
-}
-
-func (p pgReader) jobTimes(ctx context.Context, since time.Time) ([]jobTime, error) {
-	rows, err := p.db.Query(ctx, `SELECT kind,
+func newPGReader(pool *pgxpool.Pool) pgReader {
+	return pgReader{pool: pool, sqlReader: sqlReader{
+		db: stdlib.OpenDBFromPool(pool),
+		jobTimesSQL: `SELECT kind,
 		  extract(epoch FROM enqueued_at - created_at)::float8, extract(epoch FROM done_at - enqueued_at)::float8
-		FROM jobs WHERE created_at >= $1 AND state = 'done'`, since)
-	if err != nil {
-		return nil, fmt.Errorf("reading job times: %w", err)
-	}
-	defer rows.Close()
-	var out []jobTime
-	for rows.Next() {
-		var j jobTime
-		if err := rows.Scan(&j.kind, &j.toQueue, &j.queueRun); err != nil {
-			return nil, fmt.Errorf("reading job times: %w", err)
-		}
-		out = append(out, j)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading job times: %w", err)
-	}
-	return out, nil
+		FROM jobs WHERE created_at >= $1 AND state = 'done'`,
+		since: func(t time.Time) any { return t },
+	}}
 }
 
-func (p pgReader) analyze(ctx context.Context) error {
-	if _, err := p.db.Exec(ctx, `ANALYZE`); err != nil {
-		return fmt.Errorf("analyzing the passhub database: %w", err)
-	}
-	return nil
-}
-
-func (p pgReader) stats(ctx context.Context) (*dbStats, error) {
-	c, err := p.pgCounters(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t, err := p.tableCounters(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &dbStats{db: c, tables: t}, nil
-}
-
-func (p pgReader) closeReader() { p.db.Close() }
-
-// sqliteReader reads an embedded passhub's SQLite file beside it,
-// read-only (see openSQLiteReadOnly).
-type sqliteReader struct{ db *sql.DB }
-
-// openSQLiteReadOnly opens the file a running passhub writes. WAL lets
-// these reads run beside passhub's writer without blocking it; mode=ro
-// and query_only make sure the harness never takes the write lock, and
-// the busy timeout rides out a checkpoint.
-func openSQLiteReadOnly(path string) (*sql.DB, error) {
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "query_only(1)")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(2)
-	if err := db.Ping(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("opening %s read-only: %w", path, err)
-	}
-	return db, nil
-}
-
-func (s sqliteReader) countPasses(ctx context.Context) (int, error) {
+func (r sqlReader) countPasses(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM passes`).Scan(&n); err != nil {
+	if err := r.db.QueryRowContext(ctx, `SELECT count(*) FROM passes`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("counting passes: %w", err)
 	}
 	return n, nil
 }
 
-func (s sqliteReader) passAuths(ctx context.Context) (map[string]passAuth, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT external_id, id, auth_token FROM passes`)
+func (r sqlReader) passAuths(ctx context.Context) (map[string]passAuth, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT external_id, id, auth_token FROM passes`)
 	if err != nil {
 		return nil, fmt.Errorf("reading passes: %w", err)
 	}
@@ -713,18 +633,16 @@ func (s sqliteReader) passAuths(ctx context.Context) (map[string]passAuth, error
 	return out, nil
 }
 
-func (s sqliteReader) busyJobs(ctx context.Context) (int, error) {
+func (r sqlReader) busyJobs(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE state IN ('pending', 'enqueued')`).Scan(&n); err != nil {
+	if err := r.db.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE state IN ('pending', 'enqueued')`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("counting busy jobs: %w", err)
 	}
 	return n, nil
 }
 
-// jobTimes: the SQLite store keeps times as Unix microseconds.
-func (s sqliteReader) jobTimes(ctx context.Context, since time.Time) ([]jobTime, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, (enqueued_at - created_at) / 1e6, (done_at - enqueued_at) / 1e6
-		FROM jobs WHERE created_at >= ? AND state = 'done'`, since.UnixMicro())
+func (r sqlReader) jobTimes(ctx context.Context, since time.Time) ([]jobTime, error) {
+	rows, err := r.db.QueryContext(ctx, r.jobTimesSQL, r.since(since))
 	if err != nil {
 		return nil, fmt.Errorf("reading job times: %w", err)
 	}
@@ -748,6 +666,65 @@ func (s sqliteReader) jobTimes(ctx context.Context, since time.Time) ([]jobTime,
 		return nil, fmt.Errorf("reading job times: %w", err)
 	}
 	return out, nil
+}
+
+func (p pgReader) analyze(ctx context.Context) error {
+	if _, err := p.pool.Exec(ctx, `ANALYZE`); err != nil {
+		return fmt.Errorf("analyzing the passhub database: %w", err)
+	}
+	return nil
+}
+
+func (p pgReader) stats(ctx context.Context) (*dbStats, error) {
+	c, err := p.pgCounters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := p.tableCounters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &dbStats{db: c, tables: t}, nil
+}
+
+func (p pgReader) closeReader() {
+	_ = p.db.Close()
+	p.pool.Close()
+}
+
+// sqliteReader reads an embedded passhub's SQLite file beside it,
+// read-only (see openSQLiteReadOnly).
+type sqliteReader struct{ sqlReader }
+
+func newSQLiteReader(db *sql.DB) sqliteReader {
+	return sqliteReader{sqlReader{
+		db: db,
+		// The SQLite store keeps times as Unix microseconds.
+		jobTimesSQL: `SELECT kind, (enqueued_at - created_at) / 1e6, (done_at - enqueued_at) / 1e6
+		FROM jobs WHERE created_at >= ? AND state = 'done'`,
+		since: func(t time.Time) any { return t.UnixMicro() },
+	}}
+}
+
+// openSQLiteReadOnly opens the file a running passhub writes. WAL lets
+// these reads run beside passhub's writer without blocking it; mode=ro
+// and query_only make sure the harness never takes the write lock, and
+// the busy timeout rides out a checkpoint.
+func openSQLiteReadOnly(path string) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "query_only(1)")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(2)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening %s read-only: %w", path, err)
+	}
+	return db, nil
 }
 
 func (sqliteReader) analyze(context.Context) error { return nil }

@@ -59,7 +59,7 @@ func TestSQLiteReaderReadsTheEmbeddedSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r storeReader = sqliteReader{db}
+	var r storeReader = newSQLiteReader(db)
 	defer r.closeReader()
 
 	if n, err := r.countPasses(ctx); err != nil || n != 2 {
