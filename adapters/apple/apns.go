@@ -139,6 +139,14 @@ type APNsConfig struct {
 	// SETTINGS_MAX_CONCURRENT_STREAMS (about 1000 at APNs) the transport
 	// opens another connection rather than queue.
 	Concurrency int
+	// Streams is the most pushes one client (one credential's
+	// connection) has in flight across all its concurrent Sends;
+	// default 900. A push-all runs a job per worker, each Sending with
+	// the same credential: without a bound shared by their Sends, their
+	// streams would pass what APNs allows a connection (about 1000) and
+	// the transport would open more connections. 900 leaves room for
+	// streams still closing.
+	Streams int
 	// Timeout bounds one push request; default 30s.
 	Timeout time.Duration
 	// PushType is the apns-push-type header; default DefaultPushType.
@@ -166,10 +174,12 @@ type APNs struct {
 type apnsClient struct {
 	// warm is set once a push on this client got an answer: its
 	// connection is up and the server's settings are known.
-	warm     atomic.Bool
-	key      string
-	certSum  [32]byte
-	client   *apns2.Client
+	warm    atomic.Bool
+	key     string
+	certSum [32]byte
+	client  *apns2.Client
+	// streams holds a slot per push in flight (at most Streams).
+	streams  chan struct{}
 	refs     int
 	lastUsed time.Time
 	retired  bool
@@ -183,6 +193,9 @@ func NewAPNs(cfg APNsConfig) *APNs {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 100
+	}
+	if cfg.Streams <= 0 {
+		cfg.Streams = 900
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
@@ -201,7 +214,8 @@ func NewAPNs(cfg APNsConfig) *APNs {
 
 // Send pushes the Wallet update notification ({} on topic
 // creds.PassTypeIdentifier, with creds' certificate as TLS client
-// certificate) to every token, at most Concurrency at a time, and returns
+// certificate) to every token, at most Concurrency at a time (and at most
+// Streams at a time with those of other Sends on the client), and returns
 // one result per token in token order. It never fails as a whole: a
 // problem common to all tokens (unusable credentials) is every result's
 // Err.
@@ -229,11 +243,21 @@ func (a *APNs) Send(ctx context.Context, key string, creds *Credentials, tokens 
 	}
 	defer a.release(c)
 
+	push := func(i int) {
+		select {
+		case c.streams <- struct{}{}:
+		case <-ctx.Done():
+			results[i].Err = ctx.Err()
+			return
+		}
+		results[i] = a.push(ctx, c, creds.PassTypeIdentifier, tokens[i])
+		<-c.streams
+	}
 	var next atomic.Int64
 	if !c.warm.Load() {
 		// The first push goes alone: it dials the connection and learns
 		// the server's stream limit before the burst.
-		results[0] = a.push(ctx, c, creds.PassTypeIdentifier, tokens[0])
+		push(0)
 		next.Store(1)
 		if err := results[0].Err; err != nil && !errors.Is(err, core.ErrPermanent) {
 			// No connection (refused handshake, unreachable APNs): do not
@@ -252,7 +276,7 @@ func (a *APNs) Send(ctx context.Context, key string, creds *Credentials, tokens 
 				if i >= len(tokens) {
 					return
 				}
-				results[i] = a.push(ctx, c, creds.PassTypeIdentifier, tokens[i])
+				push(i)
 			}
 		})
 	}
@@ -339,7 +363,7 @@ func (a *APNs) acquire(key string, creds *Credentials) (*apnsClient, error) {
 		c = nil
 	}
 	if c == nil {
-		c = &apnsClient{key: key, certSum: sum, client: a.newClient(creds)}
+		c = &apnsClient{key: key, certSum: sum, client: a.newClient(creds), streams: make(chan struct{}, a.cfg.Streams)}
 		a.slots[slot] = c
 	}
 	c.refs++

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -142,6 +143,60 @@ func TestSendBoundsConcurrency(t *testing.T) {
 	a.Send(context.Background(), "ws", liveCreds(livePKI(t)), tokens(200, "01"))
 	if got := peak.Load(); got > 8 || got < 2 {
 		t.Errorf("peak in-flight pushes = %d, want 2..8", got)
+	}
+}
+
+func TestConcurrentSendsShareTheClientStreamBound(t *testing.T) {
+	tests := []struct {
+		name      string
+		streams   int
+		wantConns int
+	}{
+		// Four Sends of 50 streams each: 200 in flight would pass the
+		// server's 100 and spill onto more connections.
+		{"bounded under the server limit: one connection", 90, 1},
+		{"bound above the server limit: pushes spill over", 1000, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var inFlight, peak atomic.Int64
+			decide := func(string) (int, string) {
+				n := inFlight.Add(1)
+				for {
+					old := peak.Load()
+					if n <= old || peak.CompareAndSwap(old, n) {
+						break
+					}
+				}
+				time.Sleep(2 * time.Millisecond)
+				inFlight.Add(-1)
+				return 0, ""
+			}
+			srv, a := startAPNs(t, apnstest.Options{MaxConcurrentStreams: 100, Decide: decide},
+				APNsConfig{Concurrency: 50, Streams: tt.streams, Timeout: 10 * time.Second})
+			creds := liveCreds(livePKI(t))
+			// Warm the client: its first push goes alone and learns the
+			// server's limit.
+			a.Send(context.Background(), "ws", creds, tokens(1, "aa"))
+			var wg sync.WaitGroup
+			for i := range 4 {
+				wg.Go(func() {
+					for _, r := range a.Send(context.Background(), "ws", creds, tokens(300, fmt.Sprintf("b%d", i))) {
+						if r.Class() != ClassOK {
+							t.Errorf("%+v", r)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if got := peak.Load(); got > int64(tt.streams) {
+				t.Errorf("peak in-flight pushes = %d, want at most %d", got, tt.streams)
+			}
+			if got := srv.Connections(); tt.wantConns == 1 && got != 1 || tt.wantConns > 1 && got < tt.wantConns {
+				t.Errorf("used %d connections, want %d", got, tt.wantConns)
+			}
+		})
 	}
 }
 

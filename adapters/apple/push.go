@@ -17,13 +17,20 @@ const (
 	// event, or the template's passes on one batch of devices.
 	JobPush = "apple.push"
 	// JobTemplatePush pages through the devices holding a template's
-	// passes and fans out one JobPush per batch, so "push all" for a
-	// large template is many small tasks, never one giant one.
+	// passes and fans out one JobPush per batch of a page, so "push all"
+	// for a large template is many small tasks, never one giant one.
 	JobTemplatePush = "apple.template_push"
 )
 
 // DefaultPushBatch is how many devices one template push job wakes.
 const DefaultPushBatch = 500
+
+// DefaultPageBatches is how many push jobs one template page fans out.
+// Pages run one after another (each creates the next), so with one
+// batch a page the chain of pages, not the pushes, set the pace of a
+// large push-all (a page waits for the relay, a worker and two store
+// commits); ten batches a page keep every worker busy.
+const DefaultPageBatches = 10
 
 // Sender pushes the empty Wallet update notification to tokens with the
 // credentials' certificate; results come back in token order.
@@ -56,12 +63,15 @@ type Pusher struct {
 	log    *slog.Logger
 	// Batch is the number of devices per template push job.
 	Batch int
-	now   func() time.Time
+	// PageBatches is the number of push jobs per template page (each
+	// page lists Batch*PageBatches devices).
+	PageBatches int
+	now         func() time.Time
 }
 
 // NewPusher returns a pusher.
 func NewPusher(store PushStore, creds CredentialSource, sender Sender, log *slog.Logger) *Pusher {
-	return &Pusher{store: store, creds: creds, sender: sender, log: log, Batch: DefaultPushBatch, now: time.Now}
+	return &Pusher{store: store, creds: creds, sender: sender, log: log, Batch: DefaultPushBatch, PageBatches: DefaultPageBatches, now: time.Now}
 }
 
 type pushPayload struct {
@@ -124,7 +134,8 @@ func (p *Pusher) templatePage(ctx context.Context, j core.Job) ([]core.Job, erro
 		return nil, core.Permanent(fmt.Errorf("template push job %d: bad payload", j.ID))
 	}
 	batch := max(p.Batch, 1)
-	devices, err := p.store.TemplateDevices(ctx, j.WorkspaceID, in.TemplateID, in.After, batch)
+	page := batch * max(p.PageBatches, 1)
+	devices, err := p.store.TemplateDevices(ctx, j.WorkspaceID, in.TemplateID, in.After, page)
 	if err != nil {
 		return nil, fmt.Errorf("listing devices of template %s: %w", in.TemplateID, err)
 	}
@@ -138,18 +149,26 @@ func (p *Pusher) templatePage(ctx context.Context, j core.Job) ([]core.Job, erro
 		}
 		return core.Job{WorkspaceID: j.WorkspaceID, Kind: kind, Key: key, Payload: b, State: core.JobPending, CreatedAt: p.now()}, nil
 	}
+	var jobs []core.Job
 	last := devices[len(devices)-1]
-	push, err := child(JobPush, in.Root+"/push/"+last, pushPayload{TemplateID: in.TemplateID, DeviceIDs: devices})
-	if err != nil {
-		return nil, err
-	}
-	jobs := []core.Job{push}
-	if len(devices) == batch {
+	if len(devices) == page {
+		// The next page first: the relay hands pending jobs over in
+		// creation order, so the next page runs alongside these batches
+		// rather than after them.
 		next, err := child(JobTemplatePush, in.Root+"/after/"+last, templatePushPayload{TemplateID: in.TemplateID, Root: in.Root, After: last})
 		if err != nil {
 			return nil, err
 		}
 		jobs = append(jobs, next)
+	}
+	for rest := devices; len(rest) > 0; {
+		n := min(batch, len(rest))
+		push, err := child(JobPush, in.Root+"/push/"+rest[n-1], pushPayload{TemplateID: in.TemplateID, DeviceIDs: rest[:n]})
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, push)
+		rest = rest[n:]
 	}
 	return jobs, nil
 }

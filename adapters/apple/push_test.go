@@ -387,6 +387,7 @@ func TestTemplatePushWakesADeviceOnceForAllItsPasses(t *testing.T) {
 func TestTemplatePushPagesDevicesAndSkipsDeletedPasses(t *testing.T) {
 	e := newPushEnv(t)
 	e.pusher.Batch = 2
+	e.pusher.PageBatches = 1
 	live := map[string]core.Pass{}
 	for i := 1; i <= 5; i++ {
 		dev := fmt.Sprintf("dev-%d", i)
@@ -461,6 +462,91 @@ func TestTemplatePushPagesDevicesAndSkipsDeletedPasses(t *testing.T) {
 		if l.PassID == gone.ID || l.Status != core.PushOK {
 			t.Errorf("log row %+v: want live passes only, all ok", l)
 		}
+	}
+}
+
+func TestTemplatePushPageFansOutBatches(t *testing.T) {
+	tests := []struct {
+		name         string
+		devices      int
+		pageBatches  int
+		wantPages    []string // after the root page: the devices they start after
+		wantPushKeys []string // the last device of each batch
+		wantBatches  [][]string
+	}{
+		{"pages of two batches", 5, 2, []string{"dev-4"}, []string{"dev-2", "dev-4", "dev-5"},
+			[][]string{{"dev-1", "dev-2"}, {"dev-3", "dev-4"}, {"dev-5"}}},
+		{"full last page", 4, 2, []string{"dev-4"}, []string{"dev-2", "dev-4"},
+			[][]string{{"dev-1", "dev-2"}, {"dev-3", "dev-4"}}},
+		{"one page of three batches", 5, 3, nil, []string{"dev-2", "dev-4", "dev-5"},
+			[][]string{{"dev-1", "dev-2"}, {"dev-3", "dev-4"}, {"dev-5"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newPushEnv(t)
+			e.pusher.Batch = 2
+			e.pusher.PageBatches = tt.pageBatches
+			for i := 1; i <= tt.devices; i++ {
+				e.register(fmt.Sprintf("dev-%d", i), token(i), e.newPass(fmt.Sprintf("cust-%d", i)))
+			}
+			e.settle()
+
+			root, err := e.pusher.StartTemplatePush(e.ctx, e.ws, e.tpl.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := e.mustDrain()
+
+			wantPages := []string{root}
+			for _, after := range tt.wantPages {
+				wantPages = append(wantPages, root+"/after/"+after)
+			}
+			var pageKeys []string
+			for _, j := range d.ofKind(apple.JobTemplatePush) {
+				pageKeys = append(pageKeys, j.Key)
+			}
+			if !slices.Equal(pageKeys, wantPages) {
+				t.Errorf("template push pages %v, want %v", pageKeys, wantPages)
+			}
+			var wantPushes []string
+			for _, last := range tt.wantPushKeys {
+				wantPushes = append(wantPushes, root+"/push/"+last)
+			}
+			pushes := d.ofKind(apple.JobPush)
+			slices.SortFunc(pushes, func(a, b core.Job) int { return strings.Compare(a.Key, b.Key) })
+			var pushKeys []string
+			var batches [][]string
+			for _, j := range pushes {
+				pushKeys = append(pushKeys, j.Key)
+				var payload struct {
+					DeviceIDs []string `json:"deviceIds"`
+				}
+				if err := json.Unmarshal(j.Payload, &payload); err != nil {
+					t.Fatal(err)
+				}
+				batches = append(batches, payload.DeviceIDs)
+			}
+			if !slices.Equal(pushKeys, wantPushes) {
+				t.Errorf("push jobs %v, want %v", pushKeys, wantPushes)
+			}
+			if !slices.EqualFunc(batches, tt.wantBatches, slices.Equal) {
+				t.Errorf("device batches %v, want %v", batches, tt.wantBatches)
+			}
+			// A page's next page comes before its batches, so the relay
+			// hands it over first.
+			for _, page := range d.ofKind(apple.JobTemplatePush)[1:] {
+				for _, push := range pushes {
+					if push.ID < page.ID && strings.HasSuffix(push.Key, "/push/"+strings.TrimPrefix(page.Key, root+"/after/")) {
+						t.Errorf("page %s created after its page's batch %s", page.Key, push.Key)
+					}
+				}
+			}
+			for i := 1; i <= tt.devices; i++ {
+				if n := e.mock.Count(token(i)); n != 1 {
+					t.Errorf("dev-%d pushed %d times, want 1", i, n)
+				}
+			}
+		})
 	}
 }
 

@@ -293,18 +293,20 @@ func (s *Store) TouchTemplateDevices(ctx context.Context, workspaceID, templateI
 // to j, a row of the JSON list that is the first argument, and to its
 // pass p. The list drives the search (CROSS JOIN fixes the join order,
 // so each item is an index lookup whatever the planner guesses of the
-// list's size); the updates then go by primary key and rowid, which the
-// single writer keeps valid for the transaction.
+// list's size); the updates then go by primary key, each device's new
+// tag carried in the list of registrations to stamp. Both tables are
+// kept in device order (migration 0010), so a batch of devices in ID
+// order, as a template push has them, writes a few adjacent pages.
 func touch(ctx context.Context, tx *sql.Tx, cond string, args ...any) ([]core.PushTarget, error) {
 	type found struct {
-		rowid int64
+		passType string
 		sqlstore.Touched
 	}
 	rows, err := queryAll(ctx, tx, func(sc scanner) (found, error) {
 		var f found
-		err := sc.Scan(&f.rowid, &f.DeviceLibraryID, &f.PassID, &f.ExternalID)
+		err := sc.Scan(&f.DeviceLibraryID, &f.passType, &f.PassID, &f.ExternalID)
 		return f, err
-	}, `SELECT r.rowid, r.device_library_id, r.pass_id, p.external_id
+	}, `SELECT r.device_library_id, r.pass_type_identifier, r.pass_id, p.external_id
 		FROM json_each(?) AS j CROSS JOIN apple_registrations AS r CROSS JOIN passes AS p
 		WHERE p.id = r.pass_id AND `+cond, args...)
 	if err != nil {
@@ -314,10 +316,8 @@ func touch(ctx context.Context, tx *sql.Tx, cond string, args ...any) ([]core.Pu
 		return nil, nil
 	}
 	var devices []string
-	rowids := make([]int64, len(rows))
 	seen := map[string]bool{}
-	for i, r := range rows {
-		rowids[i] = r.rowid
+	for _, r := range rows {
 		if !seen[r.DeviceLibraryID] {
 			seen[r.DeviceLibraryID] = true
 			devices = append(devices, r.DeviceLibraryID)
@@ -327,33 +327,41 @@ func touch(ctx context.Context, tx *sql.Tx, cond string, args ...any) ([]core.Pu
 	if err != nil {
 		return nil, err
 	}
-	rowidList, err := json.Marshal(rowids)
-	if err != nil {
-		return nil, fmt.Errorf("encoding list: %w", err)
+	type device struct {
+		id, token string
+		tag       int64
 	}
-	type device struct{ id, token string }
 	bumped, err := queryAll(ctx, tx, func(sc scanner) (device, error) {
 		var d device
-		err := sc.Scan(&d.id, &d.token)
+		err := sc.Scan(&d.id, &d.token, &d.tag)
 		return d, err
 	}, `UPDATE apple_devices SET last_tag = last_tag + 1 WHERE device_library_id IN (SELECT value FROM json_each(?))
-		RETURNING device_library_id, push_token`, deviceList)
+		RETURNING device_library_id, push_token, last_tag`, deviceList)
 	if err != nil {
 		return nil, fmt.Errorf("bumping device tags: %w", err)
 	}
-	tokens := make(map[string]string, len(bumped))
+	byID := make(map[string]device, len(bumped))
 	for _, d := range bumped {
-		tokens[d.id] = d.token
+		byID[d.id] = d
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE apple_registrations SET tag =
-			(SELECT d.last_tag FROM apple_devices d WHERE d.device_library_id = apple_registrations.device_library_id)
-		WHERE rowid IN (SELECT value FROM json_each(?))`, string(rowidList)); err != nil {
+	keys := make([][4]any, len(rows))
+	for i, r := range rows {
+		keys[i] = [4]any{r.DeviceLibraryID, r.passType, r.PassID, byID[r.DeviceLibraryID].tag}
+	}
+	keyList, err := json.Marshal(keys)
+	if err != nil {
+		return nil, fmt.Errorf("encoding list: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE apple_registrations AS r SET tag = j.value ->> 3
+		FROM json_each(?) AS j
+		WHERE r.device_library_id = j.value ->> 0 AND r.pass_type_identifier = j.value ->> 1 AND r.pass_id = j.value ->> 2`,
+		string(keyList)); err != nil {
 		return nil, fmt.Errorf("stamping registrations: %w", err)
 	}
 	touched := make([]sqlstore.Touched, len(rows))
 	for i, r := range rows {
 		touched[i] = r.Touched
-		touched[i].PushToken = tokens[r.DeviceLibraryID]
+		touched[i].PushToken = byID[r.DeviceLibraryID].token
 	}
 	return sqlstore.PushTargets(touched), nil
 }

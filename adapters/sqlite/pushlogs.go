@@ -27,26 +27,39 @@ func scanPushLog(row scanner) (core.PushLog, error) {
 	return l, nil
 }
 
-// pushLogBatch rows go in one INSERT (11 parameters each, well under
-// SQLite's limit).
-const pushLogBatch = 500
+// pushLogBatch rows at most go in one INSERT (11 parameters each, well
+// under SQLite's limit).
+const pushLogBatch = 512
 
-// AppendPushLogs inserts the logs in batches; IDs are the database's.
+// insertPushLogsSQL inserts n push logs. OR FAIL: a failed row fails the
+// statement without undoing its earlier rows, which spares SQLite the
+// statement journal a multi-row INSERT otherwise keeps; the transaction
+// is rolled back on any error anyway.
+func insertPushLogsSQL(n int) string {
+	return `INSERT OR FAIL INTO push_logs (workspace_id, at, platform, pass_id, external_id, token_hash, status, http_status, reason, latency_ms, job_id) VALUES ` +
+		strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n-1) + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+}
+
+// AppendPushLogs inserts the logs; IDs are the database's. The rows go
+// in statements of a power of two rows (the largest that fits, then the
+// next...), so a handful of statement texts serve every count and stay
+// prepared on the writer.
 func (s *Store) AppendPushLogs(ctx context.Context, logs []core.PushLog) error {
 	if len(logs) == 0 {
 		return nil
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		for rest := logs; len(rest) > 0; {
-			n := min(len(rest), pushLogBatch)
+			n := pushLogBatch
+			for n > len(rest) {
+				n /= 2
+			}
 			args := make([]any, 0, n*11)
 			for _, l := range rest[:n] {
 				args = append(args, l.WorkspaceID, micros(l.At), string(l.Platform), l.PassID, l.ExternalID, l.TokenHash,
 					string(l.Status), l.HTTPStatus, l.Reason, l.LatencyMS, l.JobID)
 			}
-			q := `INSERT INTO push_logs (workspace_id, at, platform, pass_id, external_id, token_hash, status, http_status, reason, latency_ms, job_id) VALUES ` +
-				strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n-1) + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			if _, err := tx.ExecContext(ctx, insertPushLogsSQL(n), args...); err != nil {
 				return fmt.Errorf("inserting push logs: %w", err)
 			}
 			rest = rest[n:]
