@@ -38,10 +38,9 @@ type chainCtxKey struct{}
 
 // chain collects the jobs claimed during one run, in the order written.
 type chain struct {
-	mu    sync.Mutex
-	room  int
-	refs  []chainRef
-	kinds map[string]bool
+	mu   sync.Mutex
+	room int
+	refs []chainRef
 }
 
 type chainRef struct {

@@ -151,7 +151,7 @@ func (r *JobRunner) Kinds() []string {
 func (r *JobRunner) Run(ctx context.Context, id int64) error {
 	var c *chain
 	if r.chain != nil {
-		c = &chain{room: MaxChained, kinds: r.chainKinds}
+		c = &chain{room: MaxChained}
 		ctx = context.WithValue(ctx, chainCtxKey{}, c)
 	}
 	j, err := r.store.StartJob(ctx, id)
@@ -198,7 +198,7 @@ func (r *JobRunner) finish(ctx context.Context, j Job, c *chain) error {
 	var claimed []chainRef
 	if c != nil && j.Kind == JobKindDispatch {
 		for i := range children {
-			if c.kinds[children[i].Kind] && c.take() {
+			if r.chainKinds[children[i].Kind] && c.take() {
 				children[i].State = JobEnqueued
 				claimed = append(claimed, chainRef{kind: children[i].Kind, key: children[i].Key})
 			}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/passhub/passhub/internal/runstats"
 )
 
 // benchGroup is one benchmark's runs in one results file: every
@@ -162,24 +164,6 @@ func splitProcs(name string) (string, int) {
 }
 
 // spread is the median of several runs with their min and max.
-type spread struct {
-	Median float64 `json:"median"`
-	Min    float64 `json:"min"`
-	Max    float64 `json:"max"`
-}
+type spread = runstats.Spread
 
-// spreadOf summarises xs; the median of an even count is the mean of the
-// middle two (as benchstat and cmd/passhub-load do).
-func spreadOf(xs []float64) spread {
-	if len(xs) == 0 {
-		return spread{}
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	mid := len(s) / 2
-	med := s[mid]
-	if len(s)%2 == 0 {
-		med = (s[mid-1] + s[mid]) / 2
-	}
-	return spread{Median: med, Min: s[0], Max: s[len(s)-1]}
-}
+func spreadOf(xs []float64) spread { return runstats.Of(xs) }

@@ -308,7 +308,7 @@ func (s *summary) peerRows() []row {
 	ratio := p.RoundRatios
 	if ratio.Median == 0 {
 		// Older files: only the ratio of the medians.
-		ratio = spread{p.Ratio, p.Ratio, p.Ratio}
+		ratio = spread{Median: p.Ratio, Min: p.Ratio, Max: p.Ratio}
 	}
 	runs := len(p.Passhub.Runs)
 	peer := "passkit-generator"

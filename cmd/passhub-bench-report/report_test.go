@@ -287,9 +287,9 @@ func TestSpreadOf(t *testing.T) {
 		want spread
 	}{
 		{nil, spread{}},
-		{[]float64{3}, spread{3, 3, 3}},
-		{[]float64{5, 1, 3}, spread{3, 1, 5}},
-		{[]float64{4, 1, 3, 2}, spread{2.5, 1, 4}},
+		{[]float64{3}, spread{Median: 3, Min: 3, Max: 3}},
+		{[]float64{5, 1, 3}, spread{Median: 3, Min: 1, Max: 5}},
+		{[]float64{4, 1, 3, 2}, spread{Median: 2.5, Min: 1, Max: 4}},
 	} {
 		if got := spreadOf(c.in); got != c.want {
 			t.Errorf("spreadOf(%v) = %+v, want %+v", c.in, got, c.want)

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -136,54 +134,10 @@ func idleOnce(ctx context.Context, o options) (idleRun, error) {
 	return r, nil
 }
 
-// startEmbedded runs `passhub serve` with nothing but a data dir, an
-// address and an admin key: SQLite and the in-process Redis.
-func startEmbedded(ctx context.Context, o options) (h *hub, err error) {
-	h = &hub{}
-	defer func() {
-		if err != nil {
-			if tail := h.logTail(); tail != "" {
-				err = fmt.Errorf("%w\npasshub log (last lines):\n%s", err, tail)
-			}
-			h.close()
-			h = nil
-		}
-	}()
-	if h.dir, err = os.MkdirTemp("", "passhub-load-idle"); err != nil {
-		return h, fmt.Errorf("making a data dir: %w", err)
-	}
-	h.cleanup = append(h.cleanup, func() { _ = os.RemoveAll(h.dir) })
-	addr, err := freeAddr()
-	if err != nil {
-		return h, err
-	}
-	h.Base = "http://" + addr
-	h.AdminKey = "phk_load_" + randomHex(12)
-	h.logPath = filepath.Join(h.dir, "passhub.log")
-	logf, err := os.Create(h.logPath)
-	if err != nil {
-		return h, fmt.Errorf("creating the passhub log: %w", err)
-	}
-	h.cleanup = append(h.cleanup, func() { _ = logf.Close() })
-	h.cmd = exec.Command(o.Passhub, "serve")
-	h.cmd.Env = append(environWithout("PASSHUB_"),
-		"PASSHUB_ADDR="+addr,
-		"PASSHUB_DATA_DIR="+filepath.Join(h.dir, "data"),
-		"PASSHUB_BOOTSTRAP_KEY="+h.AdminKey,
-		"PASSHUB_LOG_LEVEL="+o.LogLevel,
-		// Nothing leaves the machine: no pass here has a device or a
-		// Google class, and the providers point at a closed port anyway.
-		"PASSHUB_APNS_URL=https://127.0.0.1:9",
-		"PASSHUB_GOOGLE_API_URL=http://127.0.0.1:9/",
-		"PASSHUB_GOOGLE_KEYS_URL=http://127.0.0.1:9/keys",
-	)
-	h.cmd.Stdout, h.cmd.Stderr = logf, logf
-	if err := h.cmd.Start(); err != nil {
-		return h, fmt.Errorf("starting %s: %w", o.Passhub, err)
-	}
-	h.exited = make(chan error, 1)
-	go func() { h.exited <- h.cmd.Wait() }()
-	return h, h.waitReady(ctx, 60*time.Second)
+// startEmbedded runs `passhub serve` on its embedded defaults: SQLite in
+// a fresh data dir and the in-process Redis.
+func startEmbedded(ctx context.Context, o options) (*hub, error) {
+	return startHub(ctx, hubOptions{Binary: o.Passhub, Store: storeSQLite, Mode: "serve", LogLevel: o.LogLevel})
 }
 
 // idleAndSample waits o.Idle, then reads the memory o.Samples times a

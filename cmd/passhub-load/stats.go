@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/passhub/passhub/internal/runstats"
 )
 
 // latencies is every request's latency of one run, sorted once, so each
@@ -28,27 +30,9 @@ func (l latencies) percentile(p float64) time.Duration {
 	return l[rank-1]
 }
 
-// spread is the median of several runs' figures with their min and max.
-type spread struct {
-	Median float64 `json:"median"`
-	Min    float64 `json:"min"`
-	Max    float64 `json:"max"`
-}
+// spread is the median of several runs with their min and max.
+type spread = runstats.Spread
 
-// spreadOf summarises xs; the median of an even count is the mean of the
-// middle two.
-func spreadOf(xs []float64) spread {
-	if len(xs) == 0 {
-		return spread{}
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	mid := len(s) / 2
-	med := s[mid]
-	if len(s)%2 == 0 {
-		med = (s[mid-1] + s[mid]) / 2
-	}
-	return spread{Median: med, Min: s[0], Max: s[len(s)-1]}
-}
+func spreadOf(xs []float64) spread { return runstats.Of(xs) }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
