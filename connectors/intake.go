@@ -92,7 +92,22 @@ type Intake struct {
 
 	mu    sync.Mutex
 	ready map[string]readyConnector
+
+	local LocalRunner
 }
+
+// LocalRunner runs, in this process, jobs written claimed (core.Local):
+// Reserve a slot before the write, then Run the job or Release the slot.
+type LocalRunner interface {
+	Reserve() bool
+	Release()
+	Run(kind, key string)
+}
+
+// RunLocally makes the intake claim the jobs of the triggers it accepts
+// while l has room, so they run here at once instead of through the
+// queue. Call before serving.
+func (in *Intake) RunLocally(l LocalRunner) { in.local = l }
 
 // readyConnector is a connector with its secrets opened and verifier
 // built, kept for readyTTL: loading, unsealing and building per delivery
@@ -330,6 +345,9 @@ type Receipt struct {
 	Accepted   int      `json:"accepted"`
 	Duplicates int      `json:"duplicates"`
 	TriggerIDs []string `json:"triggerIds"`
+	// Queued counts the accepted triggers whose jobs wait for the relay
+	// (the others run in this process).
+	Queued int `json:"-"`
 }
 
 // keptHeaders are the request headers a trigger keeps for mapping rules.
@@ -390,12 +408,31 @@ func (in *Intake) Receive(ctx context.Context, id, method string, header http.He
 		}
 		triggers = append(triggers, t)
 	}
+	claimed := 0
+	for i := range triggers {
+		if in.local == nil || !in.local.Reserve() {
+			break
+		}
+		triggers[i].Claim = true
+		claimed++
+	}
 	dup, err := in.store.AcceptTriggers(ctx, triggers)
 	if err != nil {
+		for range claimed {
+			in.local.Release()
+		}
 		return Receipt{}, fmt.Errorf("storing triggers: %w", err)
 	}
 	r := Receipt{TriggerIDs: []string{}}
 	for i, d := range dup {
+		switch {
+		case triggers[i].Claim && d:
+			in.local.Release()
+		case triggers[i].Claim:
+			in.local.Run(core.JobKindTriggerApply, triggers[i].ID)
+		case !d:
+			r.Queued++
+		}
 		if d {
 			r.Duplicates++
 			continue

@@ -169,11 +169,10 @@ func TestRefusedDeliveriesStoreNothing(t *testing.T) {
 	}
 }
 
-func TestHubSpotBatchIsOneTriggerPerEvent(t *testing.T) {
-	e := newEnv(t)
-	hub := e.create(connectors.Input{Name: "hub", Kind: core.ConnectorHubSpot, Secrets: connectors.Secrets{ClientSecret: "hub-secret"}, Mapping: "m"})
+// hubspotBatch delivers a signed HubSpot batch of n contact events.
+func (e *env) hubspotBatch(hub core.Connector, n int) (connectors.Receipt, error) {
 	body := "["
-	for i := range 3 {
+	for i := range n {
 		if i > 0 {
 			body += ","
 		}
@@ -184,7 +183,16 @@ func TestHubSpotBatchIsOneTriggerPerEvent(t *testing.T) {
 	h := http.Header{}
 	h.Set("X-HubSpot-Signature-v3", b64HMAC("hub-secret", "POST"+publicURL+"/hooks/"+hub.ID+body+stamp))
 	h.Set("X-HubSpot-Request-Timestamp", stamp)
-	r, err := e.intake.Receive(t.Context(), hub.ID, "POST", h, []byte(body))
+	return e.intake.Receive(e.t.Context(), hub.ID, "POST", h, []byte(body))
+}
+
+func (e *env) hubspot() core.Connector {
+	return e.create(connectors.Input{Name: "hub", Kind: core.ConnectorHubSpot, Secrets: connectors.Secrets{ClientSecret: "hub-secret"}, Mapping: "m"})
+}
+
+func TestHubSpotBatchIsOneTriggerPerEvent(t *testing.T) {
+	e := newEnv(t)
+	r, err := e.hubspotBatch(e.hubspot(), 3)
 	if err != nil || r.Accepted != 3 || len(r.TriggerIDs) != 3 {
 		t.Fatalf("batch: %+v %v", r, err)
 	}
@@ -449,5 +457,76 @@ func TestConnectorChangesApplyToTheNextDelivery(t *testing.T) {
 	}
 	if err := receive("second", "w4"); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("after delete: %v, want not found", err)
+	}
+}
+
+// slots is a LocalRunner with room for a number of runs.
+type slots struct {
+	room int
+	ran  []string
+}
+
+func (s *slots) Reserve() bool {
+	if s.room == 0 {
+		return false
+	}
+	s.room--
+	return true
+}
+
+func (s *slots) Release() { s.room++ }
+
+func (s *slots) Run(kind, key string) {
+	s.ran = append(s.ran, kind+" "+key)
+	s.room++
+}
+
+func TestAcceptedTriggersRunHereWhileTheLocalRunnerHasRoom(t *testing.T) {
+	e := newEnv(t)
+	local := &slots{room: 2}
+	e.intake.RunLocally(local)
+	hub := e.hubspot()
+	r, err := e.hubspotBatch(hub, 3)
+	if err != nil || r.Accepted != 3 {
+		t.Fatalf("batch: %+v %v", r, err)
+	}
+	// Two claimed and run here; the third waits for the relay.
+	want := []string{core.JobKindTriggerApply + " " + r.TriggerIDs[0], core.JobKindTriggerApply + " " + r.TriggerIDs[1]}
+	if fmt.Sprint(local.ran) != fmt.Sprint(want) {
+		t.Errorf("run here: %v, want %v", local.ran, want)
+	}
+	if r.Queued != 1 {
+		t.Errorf("Queued = %d, want 1", r.Queued)
+	}
+	pending, err := e.store.PendingJobs(t.Context(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 || pending[0].Key != r.TriggerIDs[2] {
+		t.Errorf("pending jobs %+v, want only %s's", pending, r.TriggerIDs[2])
+	}
+	claimed, err := e.store.StaleJobs(t.Context(), time.Now().Add(time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claimed) != 2 {
+		t.Errorf("claimed (enqueued) jobs %+v, want the two run here", claimed)
+	}
+	// A redelivery is all duplicates: its reservations are given back.
+	local.ran = nil
+	r, err = e.hubspotBatch(hub, 3)
+	if err != nil || r.Duplicates != 3 || r.Queued != 0 {
+		t.Fatalf("redelivery: %+v %v", r, err)
+	}
+	if len(local.ran) != 0 || local.room != 2 {
+		t.Errorf("redelivery: ran %v, room %d; want nothing run and both slots free", local.ran, local.room)
+	}
+	// A write that fails gives them back too.
+	_ = e.store.Close()
+	if _, err := e.hubspotBatch(hub, 4); err == nil {
+		t.Fatal("a delivery to a closed store was accepted")
+	}
+	if len(local.ran) != 0 || local.room != 2 {
+		t.Errorf("failed write: ran %v, room %d; want nothing run and both slots free", local.ran, local.room)
 	}
 }

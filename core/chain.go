@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Chaining: the jobs a job run causes right away — the dispatch job of an
@@ -41,6 +42,17 @@ type chain struct {
 	mu   sync.Mutex
 	room int
 	refs []chainRef
+	// halt, when closed, hands the jobs not yet started to the queue.
+	halt <-chan struct{}
+}
+
+func (c *chain) halted() bool {
+	select {
+	case <-c.halt:
+		return true
+	default:
+		return false
+	}
 }
 
 type chainRef struct {
@@ -106,4 +118,89 @@ func chainedEvent(ctx context.Context, key string) (Event, bool) {
 		return Event{}, false
 	}
 	return *ev, true
+}
+
+// Local runs, on goroutines of the process that wrote them, jobs written
+// claimed outside any job run: the trigger.apply job of a webhook this
+// process just accepted (Trigger.Claim). The trigger then reaches APNs
+// with no queue hop at all: no relay poll, no Redis round trips, no
+// worker poll. A claimed job is run as a chained one (see runChained):
+// a failure goes back to the relay for the queue's retries, a job not
+// run because the process stopped is handed back, and one lost with the
+// process is the sweeper's.
+type Local struct {
+	r      *JobRunner
+	ctx    context.Context
+	cancel context.CancelFunc
+	halt   chan struct{}
+	slots  chan struct{}
+
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// Local returns runs of at most slots claimed jobs at once; beyond that,
+// writers leave their jobs to the queue. The runner must chain (Chain).
+func (r *JobRunner) Local(slots int) *Local {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Local{r: r, ctx: ctx, cancel: cancel, halt: make(chan struct{}), slots: make(chan struct{}, max(slots, 1))}
+}
+
+// Reserve takes a slot for one job about to be written claimed: false
+// when every slot is busy or l is stopped (write the job pending). Each
+// true must be followed by Run or Release.
+func (l *Local) Reserve() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped || l.r.chain == nil {
+		return false
+	}
+	select {
+	case l.slots <- struct{}{}:
+		l.wg.Add(1)
+		return true
+	default:
+		return false
+	}
+}
+
+// Release gives back a slot whose job was not written claimed.
+func (l *Local) Release() {
+	<-l.slots
+	l.wg.Done()
+}
+
+// Run runs the claimed job of kind and key, and the jobs it chains, in
+// the background on the slot Reserve took.
+func (l *Local) Run(kind, key string) {
+	go func() {
+		defer l.Release()
+		c := &chain{room: MaxChained, halt: l.halt}
+		c.add(chainRef{kind: kind, key: key})
+		l.r.runChained(context.WithValue(l.ctx, chainCtxKey{}, c), c)
+	}()
+}
+
+// Stop refuses new reservations and hands the jobs not yet started back
+// to the relay; the jobs running get grace to finish before their
+// context is cancelled. It returns when every run has ended.
+func (l *Local) Stop(grace time.Duration) {
+	l.mu.Lock()
+	if !l.stopped {
+		l.stopped = true
+		close(l.halt)
+	}
+	l.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		l.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+	}
+	l.cancel()
+	<-done
 }

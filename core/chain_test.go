@@ -88,6 +88,12 @@ func (f consumerFunc) JobsFor(ctx context.Context, ev core.Event) ([]core.Job, e
 	return f(ctx, ev)
 }
 
+func (e *chainEnv) chainedRuns() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.chained
+}
+
 func (e *chainEnv) note(j core.Job) {
 	e.mu.Lock()
 	e.ran = append(e.ran, j.Kind)
@@ -237,5 +243,142 @@ func TestChainHandsOverWhenTheWorkerStops(t *testing.T) {
 	}
 	if d, ok := e.pending(t)[core.JobKindDispatch]; !ok || d.LastError == "" {
 		t.Errorf("the unrun dispatch is not back with the relay: %v", e.pending(t))
+	}
+}
+
+// claimedEditJob writes an "edit" job as a process claims one it is
+// about to run itself (enqueued, never started) and returns its key.
+func (e *chainEnv) claimedEditJob(t *testing.T) string {
+	t.Helper()
+	id := e.editJob(t)
+	if err := e.store.MarkJobsEnqueued(t.Context(), []int64{id}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	j, err := e.store.Job(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j.Key
+}
+
+func TestLocalRunsAClaimedJobAndWhatItChains(t *testing.T) {
+	e := newChainEnv(t)
+	l := e.runner.Local(2)
+	if !l.Reserve() {
+		t.Fatal("Reserve: no room in an idle runner")
+	}
+	l.Run("edit", e.claimedEditJob(t))
+	for deadline := time.Now().Add(10 * time.Second); e.chainedRuns() < 4 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	l.Stop(time.Minute)
+	if want := []string{"edit", "push", "sync"}; fmt.Sprint(e.ran) != fmt.Sprint(want) {
+		t.Errorf("ran %v, want %v", e.ran, want)
+	}
+	if e.chained != 4 { // edit, dispatch, push, sync
+		t.Errorf("OnChained told of %d runs, want 4", e.chained)
+	}
+	p := e.pending(t)
+	if len(p) != 1 || p["webhook"].ID == 0 {
+		t.Errorf("pending after the run: %v, want only the webhook job", p)
+	}
+	stale, err := e.store.StaleJobs(t.Context(), time.Now().Add(time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stale) != 0 {
+		t.Errorf("%d jobs left enqueued and not done: %+v", len(stale), stale)
+	}
+}
+
+func TestLocalReservesAtMostItsSlots(t *testing.T) {
+	e := newChainEnv(t)
+	l := e.runner.Local(2)
+	got := []bool{l.Reserve(), l.Reserve(), l.Reserve()}
+	if fmt.Sprint(got) != "[true true false]" {
+		t.Fatalf("three reservations with two slots: %v", got)
+	}
+	l.Release()
+	if !l.Reserve() {
+		t.Error("a released slot cannot be reserved again")
+	}
+	l.Release()
+	l.Release()
+	l.Stop(time.Second)
+	if l.Reserve() {
+		t.Error("a stopped runner took a reservation")
+	}
+	if core.NewJobRunner(e.store).Local(4).Reserve() {
+		t.Error("a runner that does not chain took a reservation")
+	}
+}
+
+func TestLocalStopLetsTheRunningJobFinishAndHandsBackTheRest(t *testing.T) {
+	e := newChainEnv(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	e.runner.Handle("edit", core.JobHandlerFunc(func(ctx context.Context, j core.Job) ([]core.Job, error) {
+		e.note(j)
+		close(started)
+		<-release
+		_, err := e.svc.UpdatePass(ctx, e.ws, e.pass.ID, core.PassPatch{Data: map[string]any{"points": 4.0}})
+		return nil, err
+	}))
+	l := e.runner.Local(1)
+	if !l.Reserve() {
+		t.Fatal("Reserve")
+	}
+	l.Run("edit", e.claimedEditJob(t))
+	<-started
+	stopped := make(chan struct{})
+	go func() {
+		l.Stop(time.Minute)
+		close(stopped)
+	}()
+	// Stop refuses new work at once, and waits for the edit.
+	for l.Reserve() {
+		l.Release()
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while a job was running")
+	default:
+	}
+	close(release)
+	<-stopped
+	if fmt.Sprint(e.ran) != "[edit]" {
+		t.Errorf("ran %v, want only the edit", e.ran)
+	}
+	p, err := e.svc.Pass(t.Context(), e.ws, e.pass.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Data["points"] != 4.0 {
+		t.Errorf("points = %v: the running edit did not finish", p.Data["points"])
+	}
+	if d, ok := e.pending(t)[core.JobKindDispatch]; !ok || d.LastError == "" {
+		t.Errorf("the unrun dispatch is not back with the relay: %v", e.pending(t))
+	}
+}
+
+func TestLocalStopCancelsARunPastItsGrace(t *testing.T) {
+	e := newChainEnv(t)
+	started := make(chan struct{})
+	e.runner.Handle("edit", core.JobHandlerFunc(func(ctx context.Context, j core.Job) ([]core.Job, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}))
+	l := e.runner.Local(1)
+	if !l.Reserve() {
+		t.Fatal("Reserve")
+	}
+	key := e.claimedEditJob(t)
+	l.Run("edit", key)
+	<-started
+	l.Stop(10 * time.Millisecond)
+	edit, ok := e.pending(t)["edit"]
+	if !ok || edit.Key != key || edit.Attempts != 1 || edit.LastError == "" {
+		t.Errorf("the cancelled edit is not back with the relay with its attempt: %+v", e.pending(t))
 	}
 }

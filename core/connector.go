@@ -74,6 +74,10 @@ type Trigger struct {
 	// versions, the skip reason, or the failing rule and error.
 	Outcome   json.RawMessage `json:"outcome,omitempty"`
 	UpdatedAt time.Time       `json:"updatedAt"`
+	// Claim asks the store to write the trigger's job claimed (enqueued)
+	// for the process that accepts it to run right away (see Local),
+	// instead of pending for the relay. Not stored.
+	Claim bool `json:"-"`
 }
 
 // JobKindTriggerApply maps one trigger and runs its commands.

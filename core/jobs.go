@@ -227,7 +227,7 @@ func (r *JobRunner) runChained(ctx context.Context, c *chain) {
 		if !ok {
 			return
 		}
-		stopping := ctx.Err() != nil
+		stopping := ctx.Err() != nil || c.halted()
 		if stopping {
 			// The worker is stopping (or the parent's time ran out): hand
 			// the rest to the queue now rather than to the sweeper later.

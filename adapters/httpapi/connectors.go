@@ -187,9 +187,11 @@ func (s *Server) receiveHook(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	// The trigger's job is written: an in-process relay hands it to the
-	// queue now rather than at its next poll.
-	s.cfg.OnCommit()
+	// A trigger's job is written pending: an in-process relay hands it to
+	// the queue now rather than at its next poll.
+	if r.Queued > 0 {
+		s.cfg.OnCommit()
+	}
 	return c.JSON(http.StatusOK, r)
 }
 

@@ -220,21 +220,52 @@ func (s *Store) TouchPasses(ctx context.Context, workspaceID string, passIDs []s
 	if len(passIDs) == 0 {
 		return nil, nil
 	}
-	var out []core.PushTarget
-	err := inTxOn(ctx, s.jobs, func(tx pgx.Tx) error { // a push job's own record (see Store.jobs)
-		devices, err := queryAll(ctx, tx, scanString, `SELECT DISTINCT device_library_id FROM apple_registrations
-			WHERE workspace_id = $1 AND pass_id = ANY($2)`, workspaceID, passIDs)
-		if err != nil {
-			return fmt.Errorf("finding devices: %w", err)
-		}
-		out, err = touch(ctx, tx, touchScope{workspaceID: workspaceID, devices: devices, passIDs: passIDs})
-		return err
-	})
+	// A push job's own record (see Store.jobs).
+	rows, err := s.jobs.Query(ctx, touchPassesSQL, workspaceID, passIDs)
 	if err != nil {
 		return nil, fmt.Errorf("touching passes: %w", err)
 	}
-	return out, nil
+	var touched []sqlstore.Touched
+	var t sqlstore.Touched
+	if _, err := pgx.ForEachRow(rows, []any{&t.DeviceLibraryID, &t.PushToken, &t.PassID, &t.ExternalID}, func() error {
+		touched = append(touched, t)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("touching passes: %w", err)
+	}
+	if len(touched) == 0 {
+		return nil, nil
+	}
+	return sqlstore.PushTargets(touched), nil
 }
+
+// touchPassesSQL is touch for passes ($2) of workspace $1 in one
+// statement, so one round trip and an implicit transaction instead of
+// seven: the devices registered for the passes are locked in ID order
+// first (locked is evaluated in order before any update reads it), then
+// each one's tag is bumped and its registrations of the passes stamped
+// with it, returning device, push token, pass and external ID per
+// registration. The registrations are those of the statement's snapshot:
+// one created while this waited for a lock is missed, as touch misses a
+// deletion, and that device fetches the pass on registering anyway.
+const touchPassesSQL = `WITH locked AS (
+		SELECT d.device_library_id FROM apple_devices d
+		WHERE d.device_library_id IN (SELECT r.device_library_id FROM apple_registrations r WHERE r.workspace_id = $1 AND r.pass_id = ANY($2))
+		ORDER BY d.device_library_id FOR UPDATE
+	), regs AS (
+		SELECT r.device_library_id, r.pass_type_identifier, r.pass_id, p.external_id
+		FROM apple_registrations r JOIN passes p ON p.workspace_id = r.workspace_id AND p.id = r.pass_id
+		WHERE r.workspace_id = $1 AND r.pass_id = ANY($2) AND r.device_library_id IN (SELECT device_library_id FROM locked)
+	), bumped AS (
+		UPDATE apple_devices d SET last_tag = d.last_tag + 1
+		WHERE d.device_library_id IN (SELECT device_library_id FROM regs)
+		RETURNING d.device_library_id, d.push_token, d.last_tag
+	), stamped AS (
+		UPDATE apple_registrations r SET tag = b.last_tag
+		FROM regs g JOIN bumped b ON b.device_library_id = g.device_library_id
+		WHERE r.device_library_id = g.device_library_id AND r.pass_type_identifier = g.pass_type_identifier AND r.pass_id = g.pass_id
+	)
+	SELECT g.device_library_id, b.push_token, g.pass_id, g.external_id FROM regs g JOIN bumped b ON b.device_library_id = g.device_library_id`
 
 func scanString(r pgx.Row) (string, error) {
 	var v string
@@ -286,12 +317,11 @@ func (s *Store) TouchTemplateDevices(ctx context.Context, workspaceID, templateI
 }
 
 // touchScope selects the registrations a touch stamps: those of the
-// workspace on the devices, restricted to passIDs when given, and to the
-// not-deleted passes of templateID when given.
+// workspace on the devices, restricted to the not-deleted passes of
+// templateID when given (TouchPasses has its own statement).
 type touchScope struct {
 	workspaceID string
 	devices     []string
-	passIDs     []string
 	templateID  string
 }
 
@@ -317,9 +347,6 @@ func touch(ctx context.Context, tx pgx.Tx, sc touchScope) ([]core.PushTarget, er
 	var a queryArgs
 	query := `SELECT device_library_id, pass_type_identifier, pass_id FROM apple_registrations
 		WHERE workspace_id = ` + a.add(sc.workspaceID) + ` AND device_library_id = ANY(` + a.add(locked) + `)`
-	if sc.passIDs != nil {
-		query += ` AND pass_id = ANY(` + a.add(sc.passIDs) + `)`
-	}
 	regs, err := queryAll(ctx, tx, func(r pgx.Row) (reg, error) {
 		var x reg
 		err := r.Scan(&x.device, &x.passType, &x.passID)

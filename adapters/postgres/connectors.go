@@ -173,7 +173,8 @@ func scanTrigger(row pgx.Row) (core.Trigger, error) {
 // data-modifying CTEs commit or fail together. A trigger whose connector
 // and dedupe key exist is skipped (ON CONFLICT on that constraint only:
 // any other violation fails the whole batch), and only the inserted rows
-// reach the jobs insert and the result.
+// reach the jobs insert and the result. A claimed trigger's job ($14) is
+// written enqueued as of now ($15), for the process that accepted it.
 var acceptTriggersSQL = `WITH t AS (
 		INSERT INTO triggers (` + triggerColumns + `)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[],
@@ -181,8 +182,11 @@ var acceptTriggersSQL = `WITH t AS (
 		ON CONFLICT (connector_id, dedupe_key) DO NOTHING
 		RETURNING id, workspace_id, received_at
 	), j AS (
-		INSERT INTO jobs (workspace_id, kind, key, state, created_at)
-		SELECT workspace_id, '` + core.JobKindTriggerApply + `', id, '` + string(core.JobPending) + `', received_at FROM t
+		INSERT INTO jobs (workspace_id, kind, key, state, created_at, enqueued_at)
+		SELECT t.workspace_id, '` + core.JobKindTriggerApply + `', t.id,
+			CASE WHEN c.claim THEN '` + string(core.JobEnqueued) + `' ELSE '` + string(core.JobPending) + `' END,
+			t.received_at, CASE WHEN c.claim THEN $15::timestamptz END
+		FROM t JOIN unnest($1::text[], $14::bool[]) AS c (id, claim) ON c.id = t.id
 		ON CONFLICT (kind, key) DO NOTHING
 	)
 	SELECT id FROM t`
@@ -222,6 +226,7 @@ func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 		make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	payloads, headers, outcomes := make([][]byte, 0, n), make([][]byte, 0, n), make([][]byte, 0, n)
 	occurred := make([]*time.Time, 0, n)
+	claims := make([]bool, 0, n)
 	received, updated := make([]time.Time, 0, n), make([]time.Time, 0, n)
 	for i, t := range triggers {
 		if dup[i] {
@@ -237,9 +242,10 @@ func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 		payloads, headers, outcomes = append(payloads, t.Payload), append(headers, h), append(outcomes, sqlstore.RawOrNil(t.Outcome))
 		occurred, received = append(occurred, t.OccurredAt), append(received, t.ReceivedAt)
 		statuses, updated = append(statuses, string(t.Status)), append(updated, t.UpdatedAt)
+		claims = append(claims, t.Claim)
 	}
 	rows, err := s.pool.Query(ctx, acceptTriggersSQL, ids, workspaces, connectors, topics, dedupes, sources, payloads, headers,
-		occurred, received, statuses, outcomes, updated)
+		occurred, received, statuses, outcomes, updated, claims, sqlstore.TruncTime(now))
 	if err != nil {
 		return nil, acceptError(err)
 	}

@@ -134,20 +134,67 @@ func (s *Store) StartJob(ctx context.Context, id int64) (core.Job, error) {
 // conditional update is the compare-and-set, and a concurrent caller
 // blocks on the row lock, then finds the job done.
 func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, at time.Time) error {
-	return inTxOn(ctx, s.jobs, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE jobs SET state = $1, done_at = $2 WHERE id = $3 AND state NOT IN ($1, $4)`,
+	// One statement either way, so one round trip and an implicit
+	// transaction: the children are inserted only if the job was
+	// completed by this call.
+	var n int64
+	if len(children) == 0 {
+		tag, err := s.jobs.Exec(ctx, `UPDATE jobs SET state = $1, done_at = $2 WHERE id = $3 AND state NOT IN ($1, $4)`,
 			string(core.JobDone), sqlstore.TruncTime(at), id, string(core.JobFailed))
 		if err != nil {
 			return fmt.Errorf("completing job %d: %w", id, err)
 		}
-		if tag.RowsAffected() == 0 {
-			if _, err := jobIn(ctx, tx, id); err != nil {
-				return err
-			}
-			return fmt.Errorf("job %d: %w", id, core.ErrJobDone)
+		n = tag.RowsAffected()
+	} else {
+		c := jobColumnsOf(children, at)
+		err := s.jobs.QueryRow(ctx, `WITH done AS (
+				UPDATE jobs SET state = 'done', done_at = $7 WHERE id = $8 AND state NOT IN ('done', 'failed') RETURNING id
+			), children AS (
+				INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at, enqueued_at)
+				SELECT w, k, key, p, s, c, CASE WHEN s = 'enqueued' THEN $7::timestamptz END
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[]) AS u(w, k, key, p, s, c)
+				WHERE EXISTS (SELECT 1 FROM done)
+				ON CONFLICT (kind, key) DO NOTHING
+			)
+			SELECT count(*) FROM done`, c.workspaces, c.kinds, c.keys, c.payloads, c.states, c.created, sqlstore.TruncTime(at), id).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("completing job %d with %d children: %w", id, len(children), err)
 		}
-		return insertJobs(ctx, tx, children, at)
-	})
+	}
+	if n == 0 {
+		if _, err := jobIn(ctx, s.jobs, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("job %d: %w", id, core.ErrJobDone)
+	}
+	return nil
+}
+
+// jobArrays are jobs as the column arrays of an unnest insert.
+type jobArrays struct {
+	workspaces, kinds, keys, states []string
+	payloads                        [][]byte
+	created                         []time.Time
+}
+
+func jobColumnsOf(jobs []core.Job, at time.Time) jobArrays {
+	n := len(jobs)
+	c := jobArrays{workspaces: make([]string, n), kinds: make([]string, n), keys: make([]string, n), states: make([]string, n),
+		payloads: make([][]byte, n), created: make([]time.Time, n)}
+	for i, j := range jobs {
+		if j.State == "" {
+			j.State = core.JobPending
+		}
+		if j.CreatedAt.IsZero() {
+			j.CreatedAt = at
+		}
+		c.workspaces[i], c.kinds[i], c.keys[i], c.states[i] = j.WorkspaceID, j.Kind, j.Key, string(j.State)
+		if j.Payload != nil {
+			c.payloads[i] = j.Payload
+		}
+		c.created[i] = sqlstore.TruncTime(j.CreatedAt)
+	}
+	return c
 }
 
 // insertJobs writes jobs in one statement, skipping any whose kind and
@@ -159,28 +206,12 @@ func insertJobs(ctx context.Context, tx pgx.Tx, jobs []core.Job, at time.Time) e
 	case 1:
 		return insertJob(ctx, tx, jobs[0], at)
 	}
-	n := len(jobs)
-	workspaces, kinds, keys, states := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	payloads := make([][]byte, n)
-	created := make([]time.Time, n)
-	for i, j := range jobs {
-		if j.State == "" {
-			j.State = core.JobPending
-		}
-		if j.CreatedAt.IsZero() {
-			j.CreatedAt = at
-		}
-		workspaces[i], kinds[i], keys[i], states[i] = j.WorkspaceID, j.Kind, j.Key, string(j.State)
-		if j.Payload != nil {
-			payloads[i] = j.Payload
-		}
-		created[i] = sqlstore.TruncTime(j.CreatedAt)
-	}
+	c := jobColumnsOf(jobs, at)
 	if _, err := tx.Exec(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at, enqueued_at)
 		SELECT w, k, key, p, s, c, CASE WHEN s = 'enqueued' THEN $7::timestamptz END
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[]) AS u(w, k, key, p, s, c)
-		ON CONFLICT (kind, key) DO NOTHING`, workspaces, kinds, keys, payloads, states, created, sqlstore.TruncTime(at)); err != nil {
-		return fmt.Errorf("inserting %d jobs: %w", n, err)
+		ON CONFLICT (kind, key) DO NOTHING`, c.workspaces, c.kinds, c.keys, c.payloads, c.states, c.created, sqlstore.TruncTime(at)); err != nil {
+		return fmt.Errorf("inserting %d jobs: %w", len(jobs), err)
 	}
 	return nil
 }

@@ -67,9 +67,14 @@ func DedupeTriggers(triggers []core.Trigger) []bool {
 	return dup
 }
 
-// TriggerJob is the trigger.apply job written with a new trigger.
+// TriggerJob is the trigger.apply job written with a new trigger:
+// enqueued when the trigger is claimed by the process accepting it.
 func TriggerJob(t core.Trigger) core.Job {
-	return core.Job{WorkspaceID: t.WorkspaceID, Kind: core.JobKindTriggerApply, Key: t.ID, State: core.JobPending, CreatedAt: t.ReceivedAt}
+	state := core.JobPending
+	if t.Claim {
+		state = core.JobEnqueued
+	}
+	return core.Job{WorkspaceID: t.WorkspaceID, Kind: core.JobKindTriggerApply, Key: t.ID, State: state, CreatedAt: t.ReceivedAt}
 }
 
 // ReplayJob is the trigger.apply job a replay of trigger id writes: keyed

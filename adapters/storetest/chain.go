@@ -57,6 +57,50 @@ var chainCases = []testCase{
 			}
 		}
 	}},
+	{"Chain/ClaimedTriggersSkipTheRelay", func(t *testing.T, s Store) {
+		// The process accepting a webhook claims its trigger.apply job to
+		// run it at once (core.Local): written enqueued, not pending.
+		ctx := t.Context()
+		ws := mustWorkspace(t, s)
+		c := mustConnector(t, s, ws.ID)
+		at := now()
+		claimed, queued := newTrigger(c, "orders/paid", "wh-claimed", at), newTrigger(c, "orders/paid", "wh-queued", at)
+		claimed.Claim = true
+		if dup := accept(t, s, claimed, queued); dup[0] || dup[1] {
+			t.Fatalf("dup = %v, want both new", dup)
+		}
+		pending := allPendingJobs(t, s)
+		if _, ok := jobByKey(pending, core.JobKindTriggerApply, claimed.ID); ok {
+			t.Error("a claimed trigger's job is pending: the relay would hand it to the queue too")
+		}
+		if _, ok := jobByKey(pending, core.JobKindTriggerApply, queued.ID); !ok {
+			t.Error("an unclaimed trigger's job is not pending")
+		}
+		stale, err := s.StaleJobs(ctx, at.Add(-time.Minute), 100)
+		must(t, "StaleJobs", err)
+		if _, ok := jobByKey(stale, core.JobKindTriggerApply, claimed.ID); ok {
+			t.Error("a just-claimed trigger job is already stale")
+		}
+		stale, err = s.StaleJobs(ctx, at.Add(time.Minute), 100)
+		must(t, "StaleJobs", err)
+		if _, ok := jobByKey(stale, core.JobKindTriggerApply, claimed.ID); !ok {
+			t.Error("a claimed trigger job nobody ran is never re-driven by the sweeper")
+		}
+		j, err := s.StartChainedJob(ctx, core.JobKindTriggerApply, claimed.ID)
+		must(t, "StartChainedJob", err)
+		if j.Attempts != 1 || j.WorkspaceID != ws.ID {
+			t.Errorf("started claimed trigger job = %+v, want one attempt in %s", j, ws.ID)
+		}
+		// A claimed redelivery is a duplicate: no second job to run.
+		again := newTrigger(c, "orders/paid", "wh-queued", at)
+		again.Claim = true
+		if dup := accept(t, s, again); !dup[0] {
+			t.Fatal("a redelivery was not a duplicate")
+		}
+		if _, err := s.StartChainedJob(ctx, core.JobKindTriggerApply, again.ID); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("StartChainedJob of a duplicate's trigger: err = %v, want ErrNotFound", err)
+		}
+	}},
 	{"Chain/RequeueHandsBackToTheRelay", func(t *testing.T, s Store) {
 		ctx := t.Context()
 		ws, jobs := mustJobs(t, s, 1)

@@ -548,6 +548,11 @@ func (a *app) startWorker(ctx context.Context, wg *sync.WaitGroup, fail context.
 		return nil, fmt.Errorf("starting the worker: %w", err)
 	}
 	closers = append(closers, w.Shutdown)
+	// A webhook this process accepts runs here at once, while it has as
+	// many runs under way as it has workers; beyond that it queues.
+	local := runner.Local(a.cfg.WorkerConcurrency)
+	a.intake.RunLocally(local)
+	closers = append(closers, func() { local.Stop(a.cfg.ShutdownTimeout) })
 
 	wg.Go(func() {
 		if err := relayer.Run(ctx); err != nil && ctx.Err() == nil {

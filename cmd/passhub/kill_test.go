@@ -114,3 +114,96 @@ func TestKill9MidLoadLosesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestKill9MidWebhooksLosesNothing kills `passhub serve` while Shopify
+// posts customers/create webhooks. The process runs the triggers it
+// accepts itself (claimed, no queue hop), so a kill catches triggers
+// accepted but not yet mapped, mid-mapping and mid-push. After a restart
+// every delivery answered 200 must end applied, with its customer's pass.
+func TestKill9MidWebhooksLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a server")
+	}
+	dataDir := t.TempDir()
+	const key = "phk_kill_hooks_bootstrap_key_1"
+	env := []string{"PASSHUB_DATA_DIR=" + dataDir, "PASSHUB_SWEEP_AFTER=1s", "PASSHUB_BOOTSTRAP_KEY=" + key,
+		"PASSHUB_MAPPINGS_DIR=../../mappings/examples"}
+	p, _ := startPasshub(t, env...)
+	if st, body := call(t, "POST", p.base+"/v1/templates", key, `{"name":"loyalty","style":"storeCard","organizationName":"Acme","description":"Acme card"}`); st != 201 {
+		t.Fatalf("template: %d %v", st, body)
+	}
+	st, con := call(t, "POST", p.base+"/v1/connectors", key, `{"name":"shop","kind":"shopify","secrets":{"secrets":["shpss_kill"]},"mapping":"shopify-loyalty"}`)
+	if st != 201 {
+		t.Fatalf("connector: %d %v", st, con)
+	}
+	url := con["url"].(string)
+
+	var mu sync.Mutex
+	var accepted []string // customer IDs whose delivery was answered 200
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 5 * time.Second}
+	for c := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				id := fmt.Sprintf("%d%06d", c+1, i)
+				body := fmt.Sprintf(`{"id":%s,"email":"c%s@example.com","first_name":"C","last_name":%q,"created_at":"2026-11-20T10:00:00Z"}`, id, id, id)
+				res, err := client.Do(shopifyRequest(url, "shpss_kill", "customers/create", "wh-"+id, body))
+				if err != nil {
+					return // the server is gone
+				}
+				_ = res.Body.Close()
+				if res.StatusCode == 200 {
+					mu.Lock()
+					accepted = append(accepted, id)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	_ = p.cmd.Wait()
+	if len(accepted) < 50 {
+		t.Fatalf("only %d deliveries accepted before the kill: the load did not run", len(accepted))
+	}
+
+	startPasshub(t, env...)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "passhub.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var open int
+		if err := db.QueryRow(`SELECT count(*) FROM jobs WHERE state <> 'done'`).Scan(&open); err != nil {
+			t.Fatal(err)
+		}
+		if open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs still not done 60s after the restart", open)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var unapplied, passes int
+	if err := db.QueryRow(`SELECT count(*) FROM triggers WHERE status <> 'applied'`).Scan(&unapplied); err != nil {
+		t.Fatal(err)
+	}
+	if unapplied != 0 {
+		t.Errorf("%d triggers not applied after the restart", unapplied)
+	}
+	for _, id := range accepted {
+		if err := db.QueryRow(`SELECT count(*) FROM passes WHERE external_id = ?`, id).Scan(&passes); err != nil {
+			t.Fatal(err)
+		}
+		if passes != 1 {
+			t.Fatalf("customer %s: delivery answered 200 before the kill, %d passes now", id, passes)
+		}
+	}
+	t.Logf("%d deliveries accepted before SIGKILL, every one applied after the restart", len(accepted))
+}

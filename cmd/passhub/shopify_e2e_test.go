@@ -78,6 +78,16 @@ func TestShopifyWebhooksToPass(t *testing.T) {
 // postSigned posts body to url as Shopify would, signed with secret.
 func postSigned(t *testing.T, url, secret, topic, id, body string) int {
 	t.Helper()
+	res, err := http.DefaultClient.Do(shopifyRequest(url, secret, topic, id, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// shopifyRequest is a Shopify webhook delivery signed with secret.
+func shopifyRequest(url, secret, topic, id, body string) *http.Request {
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(body))
@@ -86,12 +96,7 @@ func postSigned(t *testing.T, url, secret, topic, id, body string) int {
 	req.Header.Set("X-Shopify-Topic", topic)
 	req.Header.Set("X-Shopify-Shop-Domain", "acme.myshopify.com")
 	req.Header.Set("X-Shopify-Webhook-Id", id)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
+	return req
 }
 
 // TestMappingsDirLoadsAtStart: PASSHUB_MAPPINGS_DIR puts every mapping
