@@ -111,14 +111,21 @@ func TestOpenPoolSize(t *testing.T) {
 
 // Pass changes commit synchronously; only the outbox's bookkeeping does
 // not wait for the disk (see Store.jobs).
-func TestBookkeepingCommitsAsynchronously(t *testing.T) {
+func TestBookkeepingPoolSettings(t *testing.T) {
 	t.Parallel()
 	s := open(t, pgtest.NewDatabase(t), postgres.Options{})
-	main, jobs, err := postgres.SyncCommit(t.Context(), s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if main != "on" || jobs != "off" {
-		t.Errorf("synchronous_commit: main pool %q, bookkeeping pool %q; want on, off", main, jobs)
+	for _, tt := range []struct{ name, main, jobs string }{
+		// Bookkeeping commits without waiting for the disk...
+		{"synchronous_commit", "on", "off"},
+		// ...and its key-driven statements are planned once per connection.
+		{"plan_cache_mode", "auto", "force_generic_plan"},
+	} {
+		main, jobs, err := postgres.Settings(t.Context(), s, tt.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if main != tt.main || jobs != tt.jobs {
+			t.Errorf("%s: main pool %q, bookkeeping pool %q; want %s, %s", tt.name, main, jobs, tt.main, tt.jobs)
+		}
 	}
 }
