@@ -35,23 +35,10 @@ func scanJob(row pgx.Row) (core.Job, error) {
 
 // insertJob writes a job unless one of its kind and key exists.
 func insertJob(ctx context.Context, tx pgx.Tx, j core.Job, at time.Time) error {
-	if j.State == "" {
-		j.State = core.JobPending
-	}
-	if j.CreatedAt.IsZero() {
-		j.CreatedAt = at
-	}
-	var payload []byte
-	if j.Payload != nil {
-		payload = j.Payload
-	}
-	// A claimed (chained) job is enqueued as of now, for the sweeper.
-	if _, err := tx.Exec(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at, enqueued_at)
-		VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 = 'enqueued' THEN $7::timestamptz END) ON CONFLICT (kind, key) DO NOTHING`,
-		j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), sqlstore.TruncTime(j.CreatedAt), sqlstore.TruncTime(at)); err != nil {
-		return fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
-	}
-	return nil
+	var w writes
+	queueJob(&w, j, at)
+	_, err := w.send(ctx, tx)
+	return err
 }
 
 func (s *Store) listJobs(ctx context.Context, query string, args ...any) ([]core.Job, error) {

@@ -97,26 +97,15 @@ func (s *Store) CreatePass(ctx context.Context, p core.Pass, events []core.Event
 	})
 }
 
-// insertEvents appends events and one pending dispatch job for each.
+// insertEvents appends events and one dispatch job for each, in one
+// round trip.
 func insertEvents(ctx context.Context, tx pgx.Tx, events []core.Event) error {
-	for _, ev := range events {
-		data, err := json.Marshal(sqlstore.NormEventData(ev.Data))
-		if err != nil {
-			return fmt.Errorf("encoding event %s: %w", ev.ID, err)
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO events (id, workspace_id, pass_id, type, occurred_at, data) VALUES ($1, $2, $3, $4, $5, $6)`,
-			ev.ID, ev.WorkspaceID, ev.Data.PassID, string(ev.Type), sqlstore.TruncTime(ev.OccurredAt), json.RawMessage(data))
-		if badText(err) {
-			return core.Invalid("data", "contains characters that cannot be stored (such as NUL)")
-		}
-		if err != nil {
-			return fmt.Errorf("inserting event %s: %w", ev.ID, err)
-		}
-		if err := insertJob(ctx, tx, core.DispatchJob(ctx, ev), ev.OccurredAt); err != nil {
-			return err
-		}
+	var w writes
+	if err := queueEvents(ctx, &w, events); err != nil {
+		return err
 	}
-	return nil
+	_, err := w.send(ctx, tx)
+	return err
 }
 
 // Pass loads one pass of the workspace.
@@ -125,7 +114,12 @@ func (s *Store) Pass(ctx context.Context, workspaceID, id string) (core.Pass, er
 }
 
 func passIn(ctx context.Context, q querier, workspaceID, id, lock string) (core.Pass, error) {
-	p, err := scanPass(q.QueryRow(ctx, `SELECT `+passColumns+` FROM passes WHERE workspace_id = $1 AND id = $2 `+lock, workspaceID, id))
+	return loadedPass(id, q.QueryRow(ctx, `SELECT `+passColumns+` FROM passes WHERE workspace_id = $1 AND id = $2 `+lock, workspaceID, id))
+}
+
+// loadedPass scans the pass id from row: ErrNotFound when there is none.
+func loadedPass(id string, row pgx.Row) (core.Pass, error) {
+	p, err := scanPass(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return core.Pass{}, fmt.Errorf("pass %s: %w", id, core.ErrNotFound)
 	}
@@ -185,15 +179,20 @@ func (s *Store) ListPasses(ctx context.Context, workspaceID string, q core.PassQ
 }
 
 // UpdatePass changes a pass with its row locked (SELECT ... FOR UPDATE)
-// and appends fn's events with their jobs in the same transaction.
+// and appends fn's events with their jobs in the same transaction, in two
+// round trips (lockedChange).
 func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(*core.Pass) ([]core.Event, error)) (core.Pass, error) {
-	var out core.Pass
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		before, err := passIn(ctx, tx, workspaceID, id, "FOR UPDATE")
-		if err != nil {
+	var before, out core.Pass
+	err := lockedChange(ctx, s.pool, func(b *pgx.Batch) func(pgx.BatchResults) error {
+		b.Queue(`SELECT `+passColumns+` FROM passes WHERE workspace_id = $1 AND id = $2 FOR UPDATE`, workspaceID, id)
+		return func(br pgx.BatchResults) error {
+			var err error
+			before, err = loadedPass(id, br.QueryRow())
 			return err
 		}
-		out, err = changePass(ctx, tx, before, fn)
+	}, func(w *writes) error {
+		var err error
+		out, err = queuePassChange(ctx, w, before, fn)
 		return err
 	})
 	if err != nil {
@@ -203,9 +202,24 @@ func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(
 }
 
 // changePass lets fn change before (read in tx with its row locked),
-// saves what it changed and appends its events with their jobs. It
-// returns the pass as saved.
+// saves what it changed and appends its events with their jobs, in one
+// round trip. It returns the pass as saved.
 func changePass(ctx context.Context, tx pgx.Tx, before core.Pass, fn func(*core.Pass) ([]core.Event, error)) (core.Pass, error) {
+	var w writes
+	p, err := queuePassChange(ctx, &w, before, fn)
+	if err != nil {
+		return core.Pass{}, err
+	}
+	if _, err := w.send(ctx, tx); err != nil {
+		return core.Pass{}, err
+	}
+	return p, nil
+}
+
+// queuePassChange lets fn change before and queues what it changed, with
+// its events and their jobs; nothing when nothing changed. It returns the
+// pass as it will be saved.
+func queuePassChange(ctx context.Context, w *writes, before core.Pass, fn func(*core.Pass) ([]core.Event, error)) (core.Pass, error) {
 	p, data, events, changed, err := sqlstore.ApplyPassChange(before, fn)
 	if err != nil {
 		return core.Pass{}, err
@@ -221,20 +235,19 @@ func changePass(ctx context.Context, tx pgx.Tx, before core.Pass, fn func(*core.
 	if err != nil {
 		return core.Pass{}, err
 	}
-	_, err = tx.Exec(ctx, `UPDATE passes SET data = $1, lifecycle = $2, version = $3, wallet_status = $4,
+	w.add(func(err error) error {
+		if badText(err) {
+			return core.Invalid("data", "contains characters that cannot be stored (such as NUL)")
+		}
+		return fmt.Errorf("updating pass %s: %w", p.ID, err)
+	}, `UPDATE passes SET data = $1, lifecycle = $2, version = $3, wallet_status = $4,
 		apple_installed_at = $5, google_installed_at = $6, wallet_last_changed_at = $7, wallet_last_event = $8, updated_at = $9,
 		message = $10, changed = $11, source_state = $12
 		WHERE workspace_id = $13 AND id = $14`,
 		json.RawMessage(data), string(p.Lifecycle), p.Version, string(p.WalletStatus),
 		p.AppleWalletInstalledAt, p.GoogleWalletInstalledAt, p.WalletLastChangedAt,
 		string(p.WalletLastEvent), p.UpdatedAt, p.Message, json.RawMessage(changedKeys), json.RawMessage(source), p.WorkspaceID, p.ID)
-	if badText(err) {
-		return core.Pass{}, core.Invalid("data", "contains characters that cannot be stored (such as NUL)")
-	}
-	if err != nil {
-		return core.Pass{}, fmt.Errorf("updating pass %s: %w", p.ID, err)
-	}
-	if err := insertEvents(ctx, tx, events); err != nil {
+	if err := queueEvents(ctx, w, events); err != nil {
 		return core.Pass{}, err
 	}
 	return p, nil

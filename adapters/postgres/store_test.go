@@ -129,3 +129,68 @@ func TestBookkeepingPoolSettings(t *testing.T) {
 		}
 	}
 }
+
+// UpdatePass runs its transaction in two round trips on a connection it
+// drives itself (BEGIN and COMMIT in the batches): every way it can fail
+// must end that transaction, or the pool's few connections would be
+// left inside one.
+func TestUpdatePassFailuresEndTheirTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := open(t, pgtest.NewDatabase(t), postgres.Options{MaxConns: 2})
+	svc := core.NewService(s)
+	ws, _, err := svc.CreateWorkspace(ctx, "tx", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := svc.CreateTemplate(ctx, ws.ID, core.Template{Name: "card", Style: core.StyleStoreCard, OrganizationName: "Shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.CreatePass(ctx, ws.ID, core.PassInput{TemplateID: tpl.ID, ExternalID: "c1", Data: map[string]any{"points": 1.0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("refused by the change")
+	failures := []struct {
+		name string
+		id   string
+		fn   func(*core.Pass) ([]core.Event, error)
+		want func(error) bool
+	}{
+		{"no such pass", "pas_missing", nil, func(err error) bool { return errors.Is(err, core.ErrNotFound) }},
+		{"the change refuses", p.ID, func(*core.Pass) ([]core.Event, error) { return nil, refused },
+			func(err error) bool { return errors.Is(err, refused) }},
+		{"the write fails (NUL in the data)", p.ID, func(q *core.Pass) ([]core.Event, error) {
+			q.Data["name"] = "a\x00b"
+			q.Version++
+			return []core.Event{core.NewEvent(core.EventUpdated, q, time.Now())}, nil
+		}, func(err error) bool { return errors.Is(err, core.ErrInvalid) }},
+		{"nothing changes", p.ID, func(*core.Pass) ([]core.Event, error) { return nil, nil }, func(err error) bool { return err == nil }},
+	}
+	for range 3 { // more rounds than the pool has connections
+		for _, f := range failures {
+			if _, err := s.UpdatePass(ctx, ws.ID, f.id, f.fn); !f.want(err) {
+				t.Fatalf("%s: err = %v", f.name, err)
+			}
+		}
+	}
+	// Nothing of the failed writes stayed, and the store still writes.
+	if _, err := svc.UpdatePass(ctx, ws.ID, p.ID, core.PassPatch{Data: map[string]any{"points": 2.0}}); err != nil {
+		t.Fatalf("update after the failures: %v", err)
+	}
+	got, err := svc.Pass(ctx, ws.ID, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != p.Version+1 || got.Data["points"] != 2.0 || got.Data["name"] != nil {
+		t.Errorf("pass after the failures and one update: version %d, data %v; want version %d, points 2", got.Version, got.Data, p.Version+1)
+	}
+	evs, _, err := s.ListEvents(ctx, ws.ID, core.EventQuery{Page: core.Page{Limit: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 { // record_added, then the one update
+		t.Errorf("%d events, want 2: %+v", len(evs), evs)
+	}
+}

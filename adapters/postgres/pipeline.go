@@ -1,0 +1,150 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/passhub/passhub/adapters/sqlstore"
+	"github.com/passhub/passhub/core"
+)
+
+// writes are statements sent in one round trip (a pgx batch), each with
+// what its failure means. The server runs them in order and stops at the
+// first that fails.
+type writes struct {
+	b    pgx.Batch
+	fail []func(error) error
+}
+
+func (w *writes) add(fail func(error) error, sql string, args ...any) {
+	w.b.Queue(sql, args...)
+	w.fail = append(w.fail, fail)
+}
+
+// batchSender is a transaction or a connection.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// send runs the writes and returns the last one's command tag.
+func (w *writes) send(ctx context.Context, to batchSender) (pgconn.CommandTag, error) {
+	var tag pgconn.CommandTag
+	if len(w.fail) == 0 {
+		return tag, nil
+	}
+	br := to.SendBatch(ctx, &w.b)
+	for _, fail := range w.fail {
+		var err error
+		if tag, err = br.Exec(); err != nil {
+			_ = br.Close()
+			return tag, fail(err)
+		}
+	}
+	return tag, br.Close()
+}
+
+// queueEvents queues events and one dispatch job for each (claimed when
+// ctx chains, see core.DispatchJob).
+func queueEvents(ctx context.Context, w *writes, events []core.Event) error {
+	for _, ev := range events {
+		data, err := json.Marshal(sqlstore.NormEventData(ev.Data))
+		if err != nil {
+			return fmt.Errorf("encoding event %s: %w", ev.ID, err)
+		}
+		w.add(func(err error) error {
+			if badText(err) {
+				return core.Invalid("data", "contains characters that cannot be stored (such as NUL)")
+			}
+			return fmt.Errorf("inserting event %s: %w", ev.ID, err)
+		}, `INSERT INTO events (id, workspace_id, pass_id, type, occurred_at, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+			ev.ID, ev.WorkspaceID, ev.Data.PassID, string(ev.Type), sqlstore.TruncTime(ev.OccurredAt), json.RawMessage(data))
+		queueJob(w, core.DispatchJob(ctx, ev), ev.OccurredAt)
+	}
+	return nil
+}
+
+// queueJob queues insertJob's statement.
+func queueJob(w *writes, j core.Job, at time.Time) {
+	if j.State == "" {
+		j.State = core.JobPending
+	}
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = at
+	}
+	var payload []byte
+	if j.Payload != nil {
+		payload = j.Payload
+	}
+	// A claimed (chained) job is enqueued as of now, for the sweeper.
+	w.add(func(err error) error { return fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err) },
+		`INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at, enqueued_at)
+		VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 = 'enqueued' THEN $7::timestamptz END) ON CONFLICT (kind, key) DO NOTHING`,
+		j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), sqlstore.TruncTime(j.CreatedAt), sqlstore.TruncTime(at))
+}
+
+// lockedChange is a transaction of two round trips on a connection of
+// pool: BEGIN with a locking read, then the writes that read decided with
+// COMMIT. A pgx transaction takes a round trip for each of BEGIN, the
+// read, every write and COMMIT: six for a pass update with its event and
+// dispatch job.
+//
+// read queues its statements after BEGIN and reads their results; write
+// queues the writes (none: the transaction is rolled back, nothing
+// changed). Any failure rolls back; a connection left in a transaction
+// is not reused (the pool destroys it).
+func lockedChange(ctx context.Context, pool *pgxpool.Pool, read func(b *pgx.Batch) func(pgx.BatchResults) error, write func(w *writes) error) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquiring a connection: %w", err)
+	}
+	defer conn.Release()
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	results := read(&b)
+	br := conn.SendBatch(ctx, &b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		rollback(ctx, conn)
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	err = results(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("reading: %w", cerr)
+	}
+	if err != nil {
+		rollback(ctx, conn)
+		return err
+	}
+	var w writes
+	if err := write(&w); err != nil {
+		rollback(ctx, conn)
+		return err
+	}
+	if len(w.fail) == 0 {
+		rollback(ctx, conn)
+		return nil
+	}
+	w.add(func(err error) error { return fmt.Errorf("committing transaction: %w", err) }, "COMMIT")
+	tag, err := w.send(ctx, conn)
+	if err != nil {
+		rollback(ctx, conn)
+		return err
+	}
+	// COMMIT of a transaction that failed answers ROLLBACK.
+	if tag.String() != "COMMIT" {
+		return errors.New("committing transaction: rolled back")
+	}
+	return nil
+}
+
+// rollback ends a transaction lockedChange began, even after ctx ended.
+func rollback(ctx context.Context, conn *pgxpool.Conn) {
+	_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+}
