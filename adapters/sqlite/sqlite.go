@@ -40,6 +40,8 @@ type Store struct {
 	// accept merges concurrent AcceptTriggers calls into shared
 	// transactions.
 	accept *sqlstore.Batcher[core.Trigger, bool]
+	// group runs concurrent writes in shared transactions (group.go).
+	group *txGroup
 }
 
 var (
@@ -68,6 +70,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		writer.Close()
 		return nil, err
 	}
+	s.group = startGroup(writer)
 	if !memory {
 		reader := openCaching(dsn(path, false))
 		reader.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
@@ -115,6 +118,9 @@ func dsn(path string, writer bool) string {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
 	var errs []error
 	if s.reader != s.writer {
 		errs = append(errs, s.reader.Close())
@@ -171,10 +177,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// inTx runs fn in a write transaction on the single writer connection.
-// fn must use tx only: asking the writer pool for another connection
-// inside fn would wait forever.
+// inTx runs fn in a write transaction on the single writer connection,
+// shared with the writes queued at the same time (group.go). fn must use
+// tx only, and not write through the store: the writer would wait for
+// itself.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.group != nil {
+		return s.group.do(ctx, fn)
+	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
