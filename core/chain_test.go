@@ -134,6 +134,23 @@ func (e *chainEnv) editJob(t *testing.T) int64 {
 	return 0
 }
 
+// onlyTheWebhookLeft checks that a run left only the webhook job (not a
+// chained kind) to the relay, and nothing enqueued and not done.
+func (e *chainEnv) onlyTheWebhookLeft(t *testing.T) {
+	t.Helper()
+	p := e.pending(t)
+	if len(p) != 1 || p["webhook"].ID == 0 {
+		t.Errorf("pending after the run: %v, want only the webhook job", p)
+	}
+	stale, err := e.store.StaleJobs(t.Context(), time.Now().Add(time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stale) != 0 {
+		t.Errorf("%d jobs left enqueued and not done (the sweeper would re-drive them): %+v", len(stale), stale)
+	}
+}
+
 func (e *chainEnv) pending(t *testing.T) map[string]core.Job {
 	t.Helper()
 	jobs, err := e.store.PendingJobs(t.Context(), 1000)
@@ -161,17 +178,7 @@ func TestChainRunsAnEventsFanOutInTheWorkerThatWroteIt(t *testing.T) {
 	if e.chained != 3 { // dispatch, push, sync
 		t.Errorf("OnChained told of %d runs, want 3", e.chained)
 	}
-	p := e.pending(t)
-	if len(p) != 1 || p["webhook"].ID == 0 {
-		t.Errorf("pending after the run: %v, want only the webhook job", p)
-	}
-	stale, err := e.store.StaleJobs(t.Context(), time.Now().Add(time.Hour), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(stale) != 0 {
-		t.Errorf("%d jobs left enqueued and not done (the sweeper would re-drive them): %+v", len(stale), stale)
-	}
+	e.onlyTheWebhookLeft(t)
 }
 
 func TestChainHandsAFailedJobBackToTheQueue(t *testing.T) {
@@ -278,17 +285,7 @@ func TestLocalRunsAClaimedJobAndWhatItChains(t *testing.T) {
 	if e.chained != 4 { // edit, dispatch, push, sync
 		t.Errorf("OnChained told of %d runs, want 4", e.chained)
 	}
-	p := e.pending(t)
-	if len(p) != 1 || p["webhook"].ID == 0 {
-		t.Errorf("pending after the run: %v, want only the webhook job", p)
-	}
-	stale, err := e.store.StaleJobs(t.Context(), time.Now().Add(time.Hour), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(stale) != 0 {
-		t.Errorf("%d jobs left enqueued and not done: %+v", len(stale), stale)
-	}
+	e.onlyTheWebhookLeft(t)
 }
 
 func TestLocalReservesAtMostItsSlots(t *testing.T) {

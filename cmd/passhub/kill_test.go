@@ -34,40 +34,21 @@ func TestKill9MidLoadLosesNothing(t *testing.T) {
 	}
 	tplID := tpl["id"].(string)
 
-	var mu sync.Mutex
-	var accepted []string // pass IDs answered 201
-	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 5 * time.Second}
-	for c := range 8 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				body := fmt.Sprintf(`{"templateId":%q,"externalId":"c%d-%d","data":{"n":%d}}`, tplID, c, i, i)
-				req, _ := http.NewRequest("POST", p.base+"/v1/passes", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+key)
-				req.Header.Set("Content-Type", "application/json")
-				res, err := client.Do(req)
-				if err != nil {
-					return // the server is gone
-				}
-				var out struct{ ID string }
-				err = decodeJSON(res, &out)
-				if res.StatusCode == 201 && err == nil {
-					mu.Lock()
-					accepted = append(accepted, out.ID)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	time.Sleep(1500 * time.Millisecond)
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	_ = p.cmd.Wait()
-	if len(accepted) < 50 {
-		t.Fatalf("only %d passes accepted before the kill: the load did not run", len(accepted))
-	}
+	// The pass IDs answered 201.
+	accepted := loadUntilKilled(t, p, "passes", func(c, i int) (string, bool, error) {
+		body := fmt.Sprintf(`{"templateId":%q,"externalId":"c%d-%d","data":{"n":%d}}`, tplID, c, i, i)
+		req, _ := http.NewRequest("POST", p.base+"/v1/passes", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := client.Do(req)
+		if err != nil {
+			return "", false, err
+		}
+		var out struct{ ID string }
+		err = decodeJSON(res, &out)
+		return out.ID, res.StatusCode == 201 && err == nil, nil
+	})
 	t.Logf("%d passes accepted before SIGKILL", len(accepted))
 
 	p2, _ := startPasshub(t, env...)
@@ -76,20 +57,7 @@ func TestKill9MidLoadLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var open int
-		if err := db.QueryRow(`SELECT count(*) FROM jobs WHERE state <> 'done'`).Scan(&open); err != nil {
-			t.Fatal(err)
-		}
-		if open == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs still not done 60s after the restart", open)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitJobsDone(t, db)
 	var events, jobs, doneOnce int
 	must := func(err error) {
 		if err != nil {
@@ -138,37 +106,18 @@ func TestKill9MidWebhooksLosesNothing(t *testing.T) {
 	}
 	url := con["url"].(string)
 
-	var mu sync.Mutex
-	var accepted []string // customer IDs whose delivery was answered 200
-	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 5 * time.Second}
-	for c := range 8 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				id := fmt.Sprintf("%d%06d", c+1, i)
-				body := fmt.Sprintf(`{"id":%s,"email":"c%s@example.com","first_name":"C","last_name":%q,"created_at":"2026-11-20T10:00:00Z"}`, id, id, id)
-				res, err := client.Do(shopifyRequest(url, "shpss_kill", "customers/create", "wh-"+id, body))
-				if err != nil {
-					return // the server is gone
-				}
-				_ = res.Body.Close()
-				if res.StatusCode == 200 {
-					mu.Lock()
-					accepted = append(accepted, id)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	time.Sleep(1500 * time.Millisecond)
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	_ = p.cmd.Wait()
-	if len(accepted) < 50 {
-		t.Fatalf("only %d deliveries accepted before the kill: the load did not run", len(accepted))
-	}
+	// The customer IDs whose delivery was answered 200.
+	accepted := loadUntilKilled(t, p, "deliveries", func(c, i int) (string, bool, error) {
+		id := fmt.Sprintf("%d%06d", c+1, i)
+		body := fmt.Sprintf(`{"id":%s,"email":"c%s@example.com","first_name":"C","last_name":%q,"created_at":"2026-11-20T10:00:00Z"}`, id, id, id)
+		res, err := client.Do(shopifyRequest(url, "shpss_kill", "customers/create", "wh-"+id, body))
+		if err != nil {
+			return "", false, err
+		}
+		_ = res.Body.Close()
+		return id, res.StatusCode == 200, nil
+	})
 
 	startPasshub(t, env...)
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "passhub.db")+"?mode=ro")
@@ -176,20 +125,7 @@ func TestKill9MidWebhooksLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var open int
-		if err := db.QueryRow(`SELECT count(*) FROM jobs WHERE state <> 'done'`).Scan(&open); err != nil {
-			t.Fatal(err)
-		}
-		if open == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs still not done 60s after the restart", open)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitJobsDone(t, db)
 	var unapplied, passes int
 	if err := db.QueryRow(`SELECT count(*) FROM triggers WHERE status <> 'applied'`).Scan(&unapplied); err != nil {
 		t.Fatal(err)
@@ -206,4 +142,58 @@ func TestKill9MidWebhooksLosesNothing(t *testing.T) {
 		}
 	}
 	t.Logf("%d deliveries accepted before SIGKILL, every one applied after the restart", len(accepted))
+}
+
+// waitJobsDone waits up to a minute for every job in db to be done.
+func waitJobsDone(t *testing.T, db *sql.DB) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var open int
+		if err := db.QueryRow(`SELECT count(*) FROM jobs WHERE state <> 'done'`).Scan(&open); err != nil {
+			t.Fatal(err)
+		}
+		if open == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs still not done 60s after the restart", open)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// loadUntilKilled sends from 8 clients (send's c) for 1.5 s, kills p
+// with SIGKILL mid-load and returns what send reported accepted. A send
+// fails once the server is gone, which ends its client.
+func loadUntilKilled(t *testing.T, p *process, what string, send func(c, i int) (id string, ok bool, err error)) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var accepted []string
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				id, ok, err := send(c, i)
+				if err != nil {
+					return
+				}
+				if ok {
+					mu.Lock()
+					accepted = append(accepted, id)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	_ = p.cmd.Wait()
+	if len(accepted) < 50 {
+		t.Fatalf("only %d %s accepted before the kill: the load did not run", len(accepted), what)
+	}
+	return accepted
 }
