@@ -30,6 +30,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/passhub/passhub/internal/runstats"
 )
 
 type options struct {
@@ -78,13 +80,13 @@ type side struct {
 	Name string `json:"name"`
 	// PassesPerSecond is wall-clock passes per second of each round's timed
 	// part; the headline figure.
-	PassesPerSecond summary `json:"passesPerSecond"`
+	PassesPerSecond runstats.Spread `json:"passesPerSecond"`
 	// PassesPerCPUSecond divides by the CPU time (user+system, all threads:
 	// GC, JIT) the process used during the timed part: less sensitive to
 	// other work on a shared machine than the wall clock.
-	PassesPerCPUSecond summary       `json:"passesPerCpuSecond"`
-	Runs               []roundResult `json:"runs"`
-	Check              packageCheck  `json:"check"`
+	PassesPerCPUSecond runstats.Spread `json:"passesPerCpuSecond"`
+	Runs               []roundResult   `json:"runs"`
+	Check              packageCheck    `json:"check"`
 }
 
 type roundResult struct {
@@ -92,25 +94,6 @@ type roundResult struct {
 	Seconds    float64 `json:"seconds"`
 	CPUSeconds float64 `json:"cpuSeconds"`
 	Rate       float64 `json:"passesPerSecond"`
-}
-
-type summary struct {
-	Median float64 `json:"median"`
-	Min    float64 `json:"min"`
-	Max    float64 `json:"max"`
-}
-
-func summarize(xs []float64) summary {
-	if len(xs) == 0 {
-		return summary{}
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := s[len(s)/2]
-	if len(s)%2 == 0 {
-		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return summary{Median: m, Min: s[0], Max: s[len(s)-1]}
 }
 
 // report is the JSON written to -out.
@@ -137,9 +120,9 @@ type report struct {
 	// RoundRatios are passhub's rate ÷ the peer's within each round (the
 	// two ran back to back), which a load that drifts across rounds
 	// disturbs less than the ratio of medians.
-	RoundRatios   summary  `json:"roundRatios"`
-	PassJSONDiffs []string `json:"passJsonDifferences"`
-	Command       string   `json:"command"`
+	RoundRatios   runstats.Spread `json:"roundRatios"`
+	PassJSONDiffs []string        `json:"passJsonDifferences"`
+	Command       string          `json:"command"`
 }
 
 func run(o options, stdout io.Writer) error {
@@ -295,7 +278,7 @@ func run(o options, stdout io.Writer) error {
 			rates = append(rates, r.Rate)
 			perCPU = append(perCPU, float64(r.Passes)/r.CPUSeconds)
 		}
-		s.PassesPerSecond, s.PassesPerCPUSecond = summarize(rates), summarize(perCPU)
+		s.PassesPerSecond, s.PassesPerCPUSecond = runstats.Of(rates), runstats.Of(perCPU)
 	}
 	rep.Ratio = rep.Passhub.PassesPerSecond.Median / rep.Peer.PassesPerSecond.Median
 	rep.RatioPerCPU = rep.Passhub.PassesPerCPUSecond.Median / rep.Peer.PassesPerCPUSecond.Median
@@ -303,7 +286,7 @@ func run(o options, stdout io.Writer) error {
 	for i := range rep.Passhub.Runs {
 		roundRatios = append(roundRatios, rep.Passhub.Runs[i].Rate/rep.Peer.Runs[i].Rate)
 	}
-	rep.RoundRatios = summarize(roundRatios)
+	rep.RoundRatios = runstats.Of(roundRatios)
 	printTable(stdout, rep)
 	if o.Out != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
@@ -346,10 +329,6 @@ func printTable(w io.Writer, rep report) {
 		fmt.Fprintf(w, "pass.json differs: %s\n", strings.Join(rep.PassJSONDiffs, "; "))
 	}
 	fmt.Fprintf(w, "%s, node %s, node-forge %s\n", rep.Go, rep.Node, rep.NodeForge)
-}
-
-func (s summary) String() string {
-	return fmt.Sprintf("%.1f (%.1f–%.1f)", s.Median, s.Min, s.Max)
 }
 
 // installPeer copies the peer's sources to dst and installs its locked

@@ -140,23 +140,6 @@ func TestDiffJSON(t *testing.T) {
 	}
 }
 
-func TestSummarize(t *testing.T) {
-	tests := []struct {
-		in   []float64
-		want summary
-	}{
-		{[]float64{3}, summary{3, 3, 3}},
-		{[]float64{5, 1, 3}, summary{3, 1, 5}},
-		{[]float64{4, 1, 2, 10}, summary{3, 1, 10}},
-		{nil, summary{}},
-	}
-	for _, tt := range tests {
-		if got := summarize(tt.in); got != tt.want {
-			t.Errorf("summarize(%v) = %+v, want %+v", tt.in, got, tt.want)
-		}
-	}
-}
-
 // passhubPackage runs the worker's -once path on fresh inputs.
 func passhubPackage(t *testing.T) (pkpass, wwdrPEM []byte) {
 	t.Helper()

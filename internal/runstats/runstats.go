@@ -1,9 +1,13 @@
 // Package runstats summarises a benchmark figure's runs: the harness
-// (cmd/passhub-load) and the report (cmd/passhub-bench-report) give every
-// figure as the median of its runs with their min and max.
+// (cmd/passhub-load), the peer run (cmd/passhub-bench-pkpass) and the
+// report (cmd/passhub-bench-report) give every figure as the median of
+// its runs with their min and max.
 package runstats
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // Spread is the median of several runs' figures with their min and max.
 type Spread struct {
@@ -26,4 +30,9 @@ func Of(xs []float64) Spread {
 		med = (s[mid-1] + s[mid]) / 2
 	}
 	return Spread{Median: med, Min: s[0], Max: s[len(s)-1]}
+}
+
+// String is "median (min–max)", one decimal each.
+func (s Spread) String() string {
+	return fmt.Sprintf("%.1f (%.1f–%.1f)", s.Median, s.Min, s.Max)
 }

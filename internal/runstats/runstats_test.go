@@ -23,3 +23,9 @@ func TestOf(t *testing.T) {
 		}
 	}
 }
+
+func TestSpreadString(t *testing.T) {
+	if got := (Spread{Median: 3, Min: 1, Max: 10.25}).String(); got != "3.0 (1.0–10.2)" {
+		t.Errorf("String = %q", got)
+	}
+}
