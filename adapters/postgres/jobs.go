@@ -33,14 +33,6 @@ func scanJob(row pgx.Row) (core.Job, error) {
 	return j, nil
 }
 
-// insertJob writes a job unless one of its kind and key exists.
-func insertJob(ctx context.Context, tx pgx.Tx, j core.Job, at time.Time) error {
-	var w writes
-	queueJob(&w, j, at)
-	_, err := w.send(ctx, tx)
-	return err
-}
-
 func (s *Store) listJobs(ctx context.Context, query string, args ...any) ([]core.Job, error) {
 	return queryAll(ctx, s.pool, scanJob, query, args...)
 }
@@ -121,32 +113,13 @@ func (s *Store) StartJob(ctx context.Context, id int64) (core.Job, error) {
 // conditional update is the compare-and-set, and a concurrent caller
 // blocks on the row lock, then finds the job done.
 func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, at time.Time) error {
-	// One statement either way, so one round trip and an implicit
-	// transaction: the children are inserted only if the job was
-	// completed by this call.
+	// One statement, so one round trip and an implicit transaction: the
+	// children are inserted only if this call completed the job.
+	c := jobColumnsOf(children, at)
 	var n int64
-	if len(children) == 0 {
-		tag, err := s.jobs.Exec(ctx, `UPDATE jobs SET state = $1, done_at = $2 WHERE id = $3 AND state NOT IN ($1, $4)`,
-			string(core.JobDone), sqlstore.TruncTime(at), id, string(core.JobFailed))
-		if err != nil {
-			return fmt.Errorf("completing job %d: %w", id, err)
-		}
-		n = tag.RowsAffected()
-	} else {
-		c := jobColumnsOf(children, at)
-		err := s.jobs.QueryRow(ctx, `WITH done AS (
-				UPDATE jobs SET state = 'done', done_at = $7 WHERE id = $8 AND state NOT IN ('done', 'failed') RETURNING id
-			), children AS (
-				INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at, enqueued_at)
-				SELECT w, k, key, p, s, c, CASE WHEN s = 'enqueued' THEN $7::timestamptz END
-				FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[]) AS u(w, k, key, p, s, c)
-				WHERE EXISTS (SELECT 1 FROM done)
-				ON CONFLICT (kind, key) DO NOTHING
-			)
-			SELECT count(*) FROM done`, c.workspaces, c.kinds, c.keys, c.payloads, c.states, c.created, sqlstore.TruncTime(at), id).Scan(&n)
-		if err != nil {
-			return fmt.Errorf("completing job %d with %d children: %w", id, len(children), err)
-		}
+	err := s.jobs.QueryRow(ctx, completeJobSQL, c.workspaces, c.kinds, c.keys, c.payloads, c.states, c.created, sqlstore.TruncTime(at), id).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("completing job %d with %d children: %w", id, len(children), err)
 	}
 	if n == 0 {
 		if _, err := jobIn(ctx, s.jobs, id); err != nil {
@@ -176,31 +149,30 @@ func jobColumnsOf(jobs []core.Job, at time.Time) jobArrays {
 			j.CreatedAt = at
 		}
 		c.workspaces[i], c.kinds[i], c.keys[i], c.states[i] = j.WorkspaceID, j.Kind, j.Key, string(j.State)
-		if j.Payload != nil {
-			c.payloads[i] = j.Payload
-		}
+		c.payloads[i] = j.Payload
 		c.created[i] = sqlstore.TruncTime(j.CreatedAt)
 	}
 	return c
 }
 
-// insertJobs writes jobs in one statement, skipping any whose kind and
-// key exist.
-func insertJobs(ctx context.Context, tx pgx.Tx, jobs []core.Job, at time.Time) error {
-	switch len(jobs) {
-	case 0:
-		return nil
-	case 1:
-		return insertJob(ctx, tx, jobs[0], at)
-	}
-	c := jobColumnsOf(jobs, at)
-	if _, err := tx.Exec(ctx, `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at, enqueued_at)
+// completeJobSQL completes job $8 at $7 and inserts its children ($1–$6)
+// if it did; it returns how many jobs it completed (0 or 1).
+var completeJobSQL = `WITH done AS (
+		UPDATE jobs SET state = 'done', done_at = $7 WHERE id = $8 AND state NOT IN ('done', 'failed') RETURNING id
+	), children AS (` + insertJobsSQL(`WHERE EXISTS (SELECT 1 FROM done)`) + `)
+	SELECT count(*) FROM done`
+
+// insertJobsNewSQL inserts jobs whose kind and key do not exist yet.
+var insertJobsNewSQL = insertJobsSQL("")
+
+// insertJobsSQL inserts the jobs given as column arrays ($1–$6, see
+// jobArrays), skipping any whose kind and key exist; a claimed one is
+// enqueued as of $7. where, if not empty, gates the whole insert.
+func insertJobsSQL(where string) string {
+	return `INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at, enqueued_at)
 		SELECT w, k, key, p, s, c, CASE WHEN s = 'enqueued' THEN $7::timestamptz END
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[]) AS u(w, k, key, p, s, c)
-		ON CONFLICT (kind, key) DO NOTHING`, c.workspaces, c.kinds, c.keys, c.payloads, c.states, c.created, sqlstore.TruncTime(at)); err != nil {
-		return fmt.Errorf("inserting %d jobs: %w", len(jobs), err)
-	}
-	return nil
+		` + where + ` ON CONFLICT (kind, key) DO NOTHING`
 }
 
 // FailJob records a failed attempt; final makes the job failed. A job

@@ -114,8 +114,11 @@ func (s *Store) Pass(ctx context.Context, workspaceID, id string) (core.Pass, er
 }
 
 func passIn(ctx context.Context, q querier, workspaceID, id, lock string) (core.Pass, error) {
-	return loadedPass(id, q.QueryRow(ctx, `SELECT `+passColumns+` FROM passes WHERE workspace_id = $1 AND id = $2 `+lock, workspaceID, id))
+	return loadedPass(id, q.QueryRow(ctx, passByIDSQL+lock, workspaceID, id))
 }
+
+// passByIDSQL reads pass $2 of workspace $1; a lock clause may follow.
+const passByIDSQL = `SELECT ` + passColumns + ` FROM passes WHERE workspace_id = $1 AND id = $2 `
 
 // loadedPass scans the pass id from row: ErrNotFound when there is none.
 func loadedPass(id string, row pgx.Row) (core.Pass, error) {
@@ -183,18 +186,15 @@ func (s *Store) ListPasses(ctx context.Context, workspaceID string, q core.PassQ
 // round trips (lockedChange).
 func (s *Store) UpdatePass(ctx context.Context, workspaceID, id string, fn func(*core.Pass) ([]core.Event, error)) (core.Pass, error) {
 	var before, out core.Pass
-	err := lockedChange(ctx, s.pool, func(b *pgx.Batch) func(pgx.BatchResults) error {
-		b.Queue(`SELECT `+passColumns+` FROM passes WHERE workspace_id = $1 AND id = $2 FOR UPDATE`, workspaceID, id)
-		return func(br pgx.BatchResults) error {
-			var err error
-			before, err = loadedPass(id, br.QueryRow())
-			return err
-		}
+	err := lockedChange(ctx, s.pool, func(row pgx.Row) error {
+		var err error
+		before, err = loadedPass(id, row)
+		return err
 	}, func(w *writes) error {
 		var err error
 		out, err = queuePassChange(ctx, w, before, fn)
 		return err
-	})
+	}, passByIDSQL+`FOR UPDATE`, workspaceID, id)
 	if err != nil {
 		return core.Pass{}, err
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -53,7 +52,11 @@ func (w *writes) send(ctx context.Context, to batchSender) (pgconn.CommandTag, e
 // queueEvents queues events and one dispatch job for each (claimed when
 // ctx chains, see core.DispatchJob).
 func queueEvents(ctx context.Context, w *writes, events []core.Event) error {
-	for _, ev := range events {
+	if len(events) == 0 {
+		return nil
+	}
+	jobs := make([]core.Job, len(events))
+	for i, ev := range events {
 		data, err := json.Marshal(sqlstore.NormEventData(ev.Data))
 		if err != nil {
 			return fmt.Errorf("encoding event %s: %w", ev.ID, err)
@@ -65,41 +68,27 @@ func queueEvents(ctx context.Context, w *writes, events []core.Event) error {
 			return fmt.Errorf("inserting event %s: %w", ev.ID, err)
 		}, `INSERT INTO events (id, workspace_id, pass_id, type, occurred_at, data) VALUES ($1, $2, $3, $4, $5, $6)`,
 			ev.ID, ev.WorkspaceID, ev.Data.PassID, string(ev.Type), sqlstore.TruncTime(ev.OccurredAt), json.RawMessage(data))
-		queueJob(w, core.DispatchJob(ctx, ev), ev.OccurredAt)
+		jobs[i] = core.DispatchJob(ctx, ev)
 	}
+	// A claimed dispatch job is enqueued as of the change.
+	at := events[len(events)-1].OccurredAt
+	c := jobColumnsOf(jobs, at)
+	w.add(func(err error) error { return fmt.Errorf("inserting %d dispatch jobs: %w", len(jobs), err) },
+		insertJobsNewSQL, c.workspaces, c.kinds, c.keys, c.payloads, c.states, c.created, sqlstore.TruncTime(at))
 	return nil
 }
 
-// queueJob queues insertJob's statement.
-func queueJob(w *writes, j core.Job, at time.Time) {
-	if j.State == "" {
-		j.State = core.JobPending
-	}
-	if j.CreatedAt.IsZero() {
-		j.CreatedAt = at
-	}
-	var payload []byte
-	if j.Payload != nil {
-		payload = j.Payload
-	}
-	// A claimed (chained) job is enqueued as of now, for the sweeper.
-	w.add(func(err error) error { return fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err) },
-		`INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at, enqueued_at)
-		VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 = 'enqueued' THEN $7::timestamptz END) ON CONFLICT (kind, key) DO NOTHING`,
-		j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), sqlstore.TruncTime(j.CreatedAt), sqlstore.TruncTime(at))
-}
-
 // lockedChange is a transaction of two round trips on a connection of
-// pool: BEGIN with a locking read, then the writes that read decided with
-// COMMIT. A pgx transaction takes a round trip for each of BEGIN, the
-// read, every write and COMMIT: six for a pass update with its event and
-// dispatch job.
+// pool: BEGIN with query, a locking read of one row that scan reads,
+// then the writes write queues for what it found, with COMMIT. A pgx
+// transaction takes a round trip for each of BEGIN, the read, every
+// write and COMMIT: six for a pass update with its event and dispatch
+// job.
 //
-// read queues its statements after BEGIN and reads their results; write
-// queues the writes (none: the transaction is rolled back, nothing
-// changed). Any failure rolls back; a connection left in a transaction
-// is not reused (the pool destroys it).
-func lockedChange(ctx context.Context, pool *pgxpool.Pool, read func(b *pgx.Batch) func(pgx.BatchResults) error, write func(w *writes) error) error {
+// No writes roll the transaction back (nothing changed). Any failure
+// rolls back; a connection left in a transaction is not reused (the
+// pool destroys it).
+func lockedChange(ctx context.Context, pool *pgxpool.Pool, scan func(pgx.Row) error, write func(w *writes) error, query string, args ...any) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquiring a connection: %w", err)
@@ -107,14 +96,14 @@ func lockedChange(ctx context.Context, pool *pgxpool.Pool, read func(b *pgx.Batc
 	defer conn.Release()
 	var b pgx.Batch
 	b.Queue("BEGIN")
-	results := read(&b)
+	b.Queue(query, args...)
 	br := conn.SendBatch(ctx, &b)
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close()
 		rollback(ctx, conn)
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
-	err = results(br)
+	err = scan(br.QueryRow())
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("reading: %w", cerr)
 	}

@@ -82,14 +82,14 @@ type Store struct {
 	pool *pgxpool.Pool
 	// jobs runs the outbox's bookkeeping (a job started, done, failed,
 	// handed to the queue; a push's tags and logs) with generic plans
-	// and synchronous_commit off: the commit
-	// returns before its WAL reaches disk. A crash of the server can lose
-	// the last fraction of a second of these — work then runs again,
-	// which the outbox allows (at least once, each job idempotent) —
-	// and nothing else: triggers, pass changes and their events commit
-	// synchronously on pool, and WAL is flushed in order, so a durable
-	// pass change is never behind a lost record of its job. The workers
-	// then wait for a disk flush at each pass change, not at every step.
+	// and synchronous_commit off: the commit returns before its WAL
+	// reaches disk. A crash of the server can lose the last fraction of
+	// a second of these — work then runs again, which the outbox allows
+	// (at least once, each job idempotent) — and nothing else: triggers,
+	// pass changes and their events commit synchronously on pool, and
+	// WAL is flushed in order, so a durable pass change is never behind
+	// a lost record of its job. The workers then wait for a disk flush
+	// at each pass change, not at every step.
 	jobs *pgxpool.Pool
 	// accept merges concurrent AcceptTriggers calls into shared
 	// transactions.
