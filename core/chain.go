@@ -46,9 +46,12 @@ type chain struct {
 	halt <-chan struct{}
 }
 
-func (c *chain) halted() bool {
+func (c *chain) halted() bool { return closed(c.halt) }
+
+// closed reports whether ch is closed (a nil ch never is).
+func closed(ch <-chan struct{}) bool {
 	select {
-	case <-c.halt:
+	case <-ch:
 		return true
 	default:
 		return false
@@ -132,12 +135,14 @@ type Local struct {
 	r      *JobRunner
 	ctx    context.Context
 	cancel context.CancelFunc
-	halt   chan struct{}
-	slots  chan struct{}
+	// halt is closed by Stop: no more reservations, and runs hand the
+	// jobs they have not started back to the queue.
+	halt  chan struct{}
+	slots chan struct{}
 
-	mu      sync.Mutex
-	stopped bool
-	wg      sync.WaitGroup
+	// mu orders reservations (wg.Add) before Stop's wait.
+	mu sync.Mutex
+	wg sync.WaitGroup
 }
 
 // Local returns runs of at most slots claimed jobs at once; beyond that,
@@ -153,7 +158,7 @@ func (r *JobRunner) Local(slots int) *Local {
 func (l *Local) Reserve() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.stopped || l.r.chain == nil {
+	if closed(l.halt) || l.r.chain == nil {
 		return false
 	}
 	select {
@@ -187,8 +192,7 @@ func (l *Local) Run(kind, key string) {
 // context is cancelled. It returns when every run has ended.
 func (l *Local) Stop(grace time.Duration) {
 	l.mu.Lock()
-	if !l.stopped {
-		l.stopped = true
+	if !closed(l.halt) {
 		close(l.halt)
 	}
 	l.mu.Unlock()

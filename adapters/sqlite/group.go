@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -122,41 +123,28 @@ func (g *txGroup) commit(batch []*groupWrite) {
 		return
 	}
 	errs := make([]error, len(live))
-	kept := 0
-	if len(live) == 1 {
-		errs[0] = live[0].fn(tx)
-		if errs[0] != nil {
-			_ = tx.Rollback()
-			live[0].done <- errs[0]
-			return
+	gone := false
+	for i, w := range live {
+		if len(live) == 1 {
+			// A lone write needs no savepoint: if it fails, the whole
+			// transaction is rolled back.
+			errs[i] = w.fn(tx)
+			break
 		}
-		kept = 1
-	} else {
-		for i, w := range live {
-			var gone bool
-			gone, errs[i] = savepoint(ctx, tx, w.fn)
-			if gone {
-				// SQLite rolled the whole transaction back (an I/O
-				// error, a full disk): nothing of the group stands, and
-				// what follows must not run outside a transaction.
-				for j := range live {
-					if j != i && (j > i || errs[j] == nil) {
-						errs[j] = fmt.Errorf("the shared transaction was rolled back: %w", errs[i])
-					}
+		if gone, errs[i] = savepoint(ctx, tx, w.fn); gone {
+			// SQLite rolled the whole transaction back (an I/O error, a
+			// full disk): nothing of the group stands, and what follows
+			// must not run outside a transaction.
+			for j := range live {
+				if j != i && (j > i || errs[j] == nil) {
+					errs[j] = fmt.Errorf("the shared transaction was rolled back: %w", errs[i])
 				}
-				_ = tx.Rollback()
-				for j, w := range live {
-					w.done <- errs[j]
-				}
-				return
 			}
-			if errs[i] == nil {
-				kept++
-			}
+			break
 		}
 	}
-	if kept == 0 {
-		_ = tx.Rollback()
+	if gone || !slices.Contains(errs, nil) {
+		_ = tx.Rollback() // nothing to keep
 	} else if err := tx.Commit(); err == nil {
 		g.commits.Add(1)
 	} else {

@@ -64,20 +64,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		writer.Close()
 		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
 	}
-	s := &Store{writer: writer, reader: writer}
+	s := &Store{writer: writer, reader: writer, group: startGroup(writer)}
 	s.accept = &sqlstore.Batcher[core.Trigger, bool]{Flush: s.acceptTriggers, MaxFlushes: 1}
 	if err := s.migrate(ctx); err != nil {
-		writer.Close()
+		_ = s.Close()
 		return nil, err
 	}
-	s.group = startGroup(writer)
 	if !memory {
 		reader := openCaching(dsn(path, false))
 		reader.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 		reader.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
 		if err := reader.PingContext(ctx); err != nil {
-			writer.Close()
 			reader.Close()
+			_ = s.Close()
 			return nil, fmt.Errorf("opening sqlite reader %s: %w", path, err)
 		}
 		s.reader = reader
@@ -118,9 +117,7 @@ func dsn(path string, writer bool) string {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	if s.group != nil {
-		s.group.close()
-	}
+	s.group.close()
 	var errs []error
 	if s.reader != s.writer {
 		errs = append(errs, s.reader.Close())
@@ -182,21 +179,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // tx only, and not write through the store: the writer would wait for
 // itself.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if s.group != nil {
-		return s.group.do(ctx, fn)
-	}
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing transaction: %w", err)
-	}
-	return nil
+	return s.group.do(ctx, fn)
 }
 
 // SQLite extended result codes the store translates.
