@@ -125,9 +125,12 @@ func TestSendPastTheServerStreamLimitDoesNotStall(t *testing.T) {
 	}
 }
 
-func TestSendBoundsConcurrency(t *testing.T) {
-	var inFlight, peak atomic.Int64
-	decide := func(string) (int, string) {
+// peakInFlight is an APNs mock decision that accepts each push after
+// 2 ms, and the most pushes it has held at once.
+func peakInFlight() (decide func(string) (int, string), peak *atomic.Int64) {
+	var inFlight atomic.Int64
+	peak = new(atomic.Int64)
+	return func(string) (int, string) {
 		n := inFlight.Add(1)
 		for {
 			old := peak.Load()
@@ -138,7 +141,11 @@ func TestSendBoundsConcurrency(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 		inFlight.Add(-1)
 		return 0, ""
-	}
+	}, peak
+}
+
+func TestSendBoundsConcurrency(t *testing.T) {
+	decide, peak := peakInFlight()
 	_, a := startAPNs(t, apnstest.Options{Decide: decide}, APNsConfig{Concurrency: 8})
 	a.Send(context.Background(), "ws", liveCreds(livePKI(t)), tokens(200, "01"))
 	if got := peak.Load(); got > 8 || got < 2 {
@@ -159,19 +166,7 @@ func TestConcurrentSendsShareTheClientStreamBound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var inFlight, peak atomic.Int64
-			decide := func(string) (int, string) {
-				n := inFlight.Add(1)
-				for {
-					old := peak.Load()
-					if n <= old || peak.CompareAndSwap(old, n) {
-						break
-					}
-				}
-				time.Sleep(2 * time.Millisecond)
-				inFlight.Add(-1)
-				return 0, ""
-			}
+			decide, peak := peakInFlight()
 			srv, a := startAPNs(t, apnstest.Options{MaxConcurrentStreams: 100, Decide: decide},
 				APNsConfig{Concurrency: 50, Streams: tt.streams, Timeout: 10 * time.Second})
 			creds := liveCreds(livePKI(t))

@@ -420,18 +420,7 @@ func TestTemplatePushPagesDevicesAndSkipsDeletedPasses(t *testing.T) {
 		t.Errorf("template push pages %v, want %v", pageKeys, wantPages)
 	}
 	pushes := d.ofKind(apple.JobPush)
-	var pushKeys []string
-	var batches [][]string
-	for _, j := range pushes {
-		pushKeys = append(pushKeys, j.Key)
-		var payload struct {
-			DeviceIDs []string `json:"deviceIds"`
-		}
-		if err := json.Unmarshal(j.Payload, &payload); err != nil {
-			t.Fatal(err)
-		}
-		batches = append(batches, payload.DeviceIDs)
-	}
+	pushKeys, batches := pushBatches(t, pushes)
 	wantPushes := []string{root + "/push/dev-2", root + "/push/dev-4", root + "/push/dev-5"}
 	if !slices.Equal(pushKeys, wantPushes) {
 		t.Errorf("push jobs %v, want %v", pushKeys, wantPushes)
@@ -514,18 +503,7 @@ func TestTemplatePushPageFansOutBatches(t *testing.T) {
 			}
 			pushes := d.ofKind(apple.JobPush)
 			slices.SortFunc(pushes, func(a, b core.Job) int { return strings.Compare(a.Key, b.Key) })
-			var pushKeys []string
-			var batches [][]string
-			for _, j := range pushes {
-				pushKeys = append(pushKeys, j.Key)
-				var payload struct {
-					DeviceIDs []string `json:"deviceIds"`
-				}
-				if err := json.Unmarshal(j.Payload, &payload); err != nil {
-					t.Fatal(err)
-				}
-				batches = append(batches, payload.DeviceIDs)
-			}
+			pushKeys, batches := pushBatches(t, pushes)
 			if !slices.Equal(pushKeys, wantPushes) {
 				t.Errorf("push jobs %v, want %v", pushKeys, wantPushes)
 			}
@@ -861,4 +839,20 @@ func TestHandleJobRejectsWhatNoRetryCanFix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pushBatches are push jobs' keys and the devices each one wakes.
+func pushBatches(t *testing.T, pushes []core.Job) (keys []string, batches [][]string) {
+	t.Helper()
+	for _, j := range pushes {
+		keys = append(keys, j.Key)
+		var payload struct {
+			DeviceIDs []string `json:"deviceIds"`
+		}
+		if err := json.Unmarshal(j.Payload, &payload); err != nil {
+			t.Fatal(err)
+		}
+		batches = append(batches, payload.DeviceIDs)
+	}
+	return keys, batches
 }
