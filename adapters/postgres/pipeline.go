@@ -52,11 +52,7 @@ func (w *writes) send(ctx context.Context, to batchSender) (pgconn.CommandTag, e
 // queueEvents queues events and one dispatch job for each (claimed when
 // ctx chains, see core.DispatchJob).
 func queueEvents(ctx context.Context, w *writes, events []core.Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	jobs := make([]core.Job, len(events))
-	for i, ev := range events {
+	for _, ev := range events {
 		data, err := json.Marshal(sqlstore.NormEventData(ev.Data))
 		if err != nil {
 			return fmt.Errorf("encoding event %s: %w", ev.ID, err)
@@ -68,13 +64,15 @@ func queueEvents(ctx context.Context, w *writes, events []core.Event) error {
 			return fmt.Errorf("inserting event %s: %w", ev.ID, err)
 		}, `INSERT INTO events (id, workspace_id, pass_id, type, occurred_at, data) VALUES ($1, $2, $3, $4, $5, $6)`,
 			ev.ID, ev.WorkspaceID, ev.Data.PassID, string(ev.Type), sqlstore.TruncTime(ev.OccurredAt), json.RawMessage(data))
-		jobs[i] = core.DispatchJob(ctx, ev)
+		j := core.DispatchJob(ctx, ev)
+		// A single-row VALUES insert: on the main pool statements may be
+		// planned per execution, and an unnest insert costs more to plan.
+		// A claimed job is enqueued as of its event.
+		w.add(func(err error) error { return fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err) },
+			`INSERT INTO jobs (workspace_id, kind, key, state, created_at, enqueued_at)
+			VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'enqueued' THEN $5::timestamptz END) ON CONFLICT (kind, key) DO NOTHING`,
+			j.WorkspaceID, j.Kind, j.Key, string(j.State), sqlstore.TruncTime(j.CreatedAt))
 	}
-	// A claimed dispatch job is enqueued as of the change.
-	at := events[len(events)-1].OccurredAt
-	c := jobColumnsOf(jobs, at)
-	w.add(func(err error) error { return fmt.Errorf("inserting %d dispatch jobs: %w", len(jobs), err) },
-		insertJobsNewSQL, c.workspaces, c.kinds, c.keys, c.payloads, c.states, c.created, sqlstore.TruncTime(at))
 	return nil
 }
 
