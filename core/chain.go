@@ -14,7 +14,12 @@ import (
 // the queue's round trips and its own start.
 //
 // A chained job is written 'enqueued' — claimed by the worker — in the
-// same transaction as its cause, so the relay leaves it alone. If the
+// same transaction as its cause, so the relay leaves it alone, and with
+// its first attempt counted, so running it takes no write to start it:
+// the store reports the ID it inserted it with (JobInserted), and the
+// worker runs it after its cause's handler returns. If that transaction
+// rolled back after all, the job's completion finds no job and the run
+// ends there (a dispatch writes nothing before its completion). If the
 // worker dies before running it, the sweeper finds it enqueued and not
 // done after its stale age and re-drives it through the queue: nothing is
 // lost, only late. A chained job that fails goes back to 'pending', so
@@ -63,6 +68,10 @@ type chainRef struct {
 	// ev is the event of a chained dispatch job, as written: its run
 	// need not read it back.
 	ev *Event
+	// job, when set, is the job as written, started (its first attempt
+	// counted); its ID is 0 until the store reports the insert. Without
+	// it the job was claimed by kind and key, not started (core.Local).
+	job *Job
 }
 
 // take reserves room for one more chained job.
@@ -82,10 +91,14 @@ func (c *chain) add(refs ...chainRef) {
 	c.mu.Unlock()
 }
 
-// addIfAny adds refs; a nil chain (not chaining) ignores them.
-func (c *chain) addIfAny(refs []chainRef) {
-	if c != nil && len(refs) > 0 {
-		c.add(refs...)
+// inserted sets the ID of the written job of kind and key.
+func (c *chain) inserted(kind, key string, id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.refs {
+		if j := c.refs[i].job; j != nil && j.Kind == kind && j.Key == key {
+			j.ID = id
+		}
 	}
 }
 
@@ -99,16 +112,28 @@ func (c *chain) at(i int) (chainRef, bool) {
 }
 
 // DispatchJob is the dispatch job a store writes with ev: claimed for the
-// running worker (state enqueued) when ctx is a chaining job run with
-// room left, pending for the relay otherwise. The store writes it in the
-// event's transaction; a rollback leaves nothing to run.
+// running worker (state enqueued, one attempt) when ctx is a chaining job
+// run with room left, pending for the relay otherwise. The store writes
+// it in the event's transaction and reports the ID of a claimed one with
+// JobInserted; a rollback leaves nothing to run.
 func DispatchJob(ctx context.Context, ev Event) Job {
 	j := DispatchJobFor(ev)
 	if c, ok := ctx.Value(chainCtxKey{}).(*chain); ok && c.take() {
-		j.State = JobEnqueued
-		c.add(chainRef{kind: j.Kind, key: j.Key, ev: &ev})
+		j.State, j.Attempts = JobEnqueued, 1
+		written := j
+		c.add(chainRef{kind: j.Kind, key: j.Key, ev: &ev, job: &written})
 	}
 	return j
+}
+
+// JobInserted tells the chaining run of ctx, if any, the ID a claimed
+// job it asked for (DispatchJob) was inserted with: the store calls it
+// for each such job it inserts. A claimed job whose insert was skipped (a
+// job of its kind and key existed) is not reported, and not run.
+func JobInserted(ctx context.Context, kind, key string, id int64) {
+	if c, ok := ctx.Value(chainCtxKey{}).(*chain); ok {
+		c.inserted(kind, key, id)
+	}
 }
 
 type chainEventKey struct{}

@@ -208,6 +208,33 @@ func TestChainHandsAFailedJobBackToTheQueue(t *testing.T) {
 	}
 }
 
+func TestChainEndsQuietlyAtAClaimedJobWhoseWriteRolledBack(t *testing.T) {
+	e := newChainEnv(t)
+	// The edit claims a dispatch job and the store reports its insert,
+	// but the transaction then rolls back: no job has that ID.
+	e.runner.Handle("edit", core.JobHandlerFunc(func(ctx context.Context, j core.Job) ([]core.Job, error) {
+		e.note(j)
+		ev := core.NewEvent(core.EventUpdated, &e.pass, time.Now())
+		d := core.DispatchJob(ctx, ev)
+		core.JobInserted(ctx, d.Kind, d.Key, 1<<40)
+		return nil, errors.New("commit failed")
+	}))
+	if err := e.runner.Run(t.Context(), e.editJob(t)); err == nil {
+		t.Fatal("Run: the edit's failure is lost")
+	}
+	// The dispatch wrote nothing (its children go in with its
+	// completion, which found no job), and nothing is left to anyone.
+	if want := []string{"edit"}; fmt.Sprint(e.ran) != fmt.Sprint(want) {
+		t.Errorf("ran %v, want %v", e.ran, want)
+	}
+	if e.chainedRuns() != 0 {
+		t.Errorf("OnChained told of %d runs, want none", e.chainedRuns())
+	}
+	if p := e.pending(t); len(p) != 1 || p["edit"].ID == 0 {
+		t.Errorf("pending after the run: %v, want only the failed edit", p)
+	}
+}
+
 func TestChainIsBounded(t *testing.T) {
 	e := newChainEnv(t)
 	e.fanout = nil
@@ -320,7 +347,8 @@ func TestLocalStopLetsTheRunningJobFinishAndHandsBackTheRest(t *testing.T) {
 		_, err := e.svc.UpdatePass(ctx, e.ws, e.pass.ID, core.PassPatch{Data: map[string]any{"points": 4.0}})
 		return nil, err
 	}))
-	l := e.runner.Local(1)
+	// A slot to spare, so Reserve fails only once Stop has begun.
+	l := e.runner.Local(2)
 	if !l.Reserve() {
 		t.Fatal("Reserve")
 	}

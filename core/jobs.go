@@ -64,7 +64,9 @@ type JobStore interface {
 	// StartJob counts an attempt; a done or failed job answers ErrJobDone.
 	StartJob(ctx context.Context, id int64) (Job, error)
 	// CompleteJob marks the job done and inserts its children (skipping
-	// any whose kind and key exist) in one transaction. Only one caller
+	// any whose kind and key exist) in one transaction, with the state and
+	// attempts each has (pending and none when unset), and sets the ID of
+	// each child it inserted; a skipped one keeps ID 0. Only one caller
 	// completes a job; every other gets ErrJobDone and nothing changes.
 	CompleteJob(ctx context.Context, id int64, children []Job, at time.Time) error
 	// FailJob records the last error; final moves the job to failed.
@@ -194,13 +196,14 @@ func (r *JobRunner) finish(ctx context.Context, j Job, c *chain) error {
 		}
 		return nil
 	}
-	// A dispatch's children of chained kinds are written claimed.
-	var claimed []chainRef
+	// A dispatch's children of chained kinds are written claimed and
+	// started.
+	claimed := 0
 	if c != nil && j.Kind == JobKindDispatch {
 		for i := range children {
 			if r.chainKinds[children[i].Kind] && c.take() {
-				children[i].State = JobEnqueued
-				claimed = append(claimed, chainRef{kind: children[i].Kind, key: children[i].Key})
+				children[i].State, children[i].Attempts = JobEnqueued, 1
+				claimed++
 			}
 		}
 	}
@@ -209,14 +212,26 @@ func (r *JobRunner) finish(ctx context.Context, j Job, c *chain) error {
 			r.duplicate(j.Kind)
 			return nil
 		}
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("completing %s job %d: %w", j.Kind, j.ID, errJobGone)
+		}
 		return fmt.Errorf("completing %s job %d: %w", j.Kind, j.ID, err)
 	}
-	c.addIfAny(claimed)
-	if len(children) > len(claimed) && r.OnChildren != nil {
+	for i := range children {
+		if c != nil && children[i].State == JobEnqueued && children[i].ID != 0 {
+			written := children[i]
+			c.add(chainRef{kind: written.Kind, key: written.Key, job: &written})
+		}
+	}
+	if len(children) > claimed && r.OnChildren != nil {
 		r.OnChildren()
 	}
 	return nil
 }
+
+// errJobGone is a chained job that is not there to complete: the
+// transaction that wrote it rolled back.
+var errJobGone = errors.New("the job is gone: the write that claimed it rolled back")
 
 // runChained runs the jobs c collected, including those they add, in
 // order. A failed one goes back to the relay for the queue's retries; a
@@ -233,11 +248,19 @@ func (r *JobRunner) runChained(ctx context.Context, c *chain) {
 			// the rest to the queue now rather than to the sweeper later.
 			ctx = context.WithoutCancel(ctx)
 		}
-		j, err := r.chain.StartChainedJob(ctx, ref.kind, ref.key)
-		if err != nil {
-			// Not there (rolled back, re-driven), or the store failed:
-			// a job left enqueued is the sweeper's.
-			continue
+		var j Job
+		var err error
+		if ref.job != nil {
+			if ref.job.ID == 0 {
+				continue // not inserted: a job of its kind and key existed
+			}
+			j = *ref.job
+		} else {
+			if j, err = r.chain.StartChainedJob(ctx, ref.kind, ref.key); err != nil {
+				// Not there (rolled back, re-driven), or the store
+				// failed: a job left enqueued is the sweeper's.
+				continue
+			}
 		}
 		if stopping {
 			err = errors.New("not run: the worker stopped first")
@@ -247,6 +270,9 @@ func (r *JobRunner) runChained(ctx context.Context, c *chain) {
 				jctx = context.WithValue(ctx, chainEventKey{}, ref.ev)
 			}
 			err = r.finish(jctx, j, c)
+		}
+		if errors.Is(err, errJobGone) {
+			continue
 		}
 		if err != nil {
 			if errors.Is(err, ErrPermanent) {

@@ -127,10 +127,14 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, 
 		n = tag.RowsAffected()
 	} else {
 		c := jobColumnsOf(children, at)
-		err := s.jobs.QueryRow(ctx, completeJobSQL, c.workspaces, c.kinds, c.keys, c.payloads, c.states, c.created, sqlstore.TruncTime(at), id).Scan(&n)
+		var kinds, keys []string
+		var ids []int64
+		err := s.jobs.QueryRow(ctx, completeJobSQL, c.workspaces, c.kinds, c.keys, c.payloads, c.states, c.created, sqlstore.TruncTime(at), id, c.attempts).
+			Scan(&n, &kinds, &keys, &ids)
 		if err != nil {
 			return fmt.Errorf("completing job %d with %d children: %w", id, len(children), err)
 		}
+		setChildIDs(children, kinds, keys, ids)
 	}
 	if n == 0 {
 		if _, err := jobIn(ctx, s.jobs, id); err != nil {
@@ -141,17 +145,31 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, 
 	return nil
 }
 
+// setChildIDs sets the ID of each child the insert returned (by kind and
+// key, unique among a job's children).
+func setChildIDs(children []core.Job, kinds, keys []string, ids []int64) {
+	for i := range ids {
+		for c := range children {
+			if children[c].Kind == kinds[i] && children[c].Key == keys[i] {
+				children[c].ID = ids[i]
+				break
+			}
+		}
+	}
+}
+
 // jobArrays are jobs as the column arrays of an unnest insert.
 type jobArrays struct {
 	workspaces, kinds, keys, states []string
 	payloads                        [][]byte
 	created                         []time.Time
+	attempts                        []int32
 }
 
 func jobColumnsOf(jobs []core.Job, at time.Time) jobArrays {
 	n := len(jobs)
 	c := jobArrays{workspaces: make([]string, n), kinds: make([]string, n), keys: make([]string, n), states: make([]string, n),
-		payloads: make([][]byte, n), created: make([]time.Time, n)}
+		payloads: make([][]byte, n), created: make([]time.Time, n), attempts: make([]int32, n)}
 	for i, j := range jobs {
 		if j.State == "" {
 			j.State = core.JobPending
@@ -162,24 +180,29 @@ func jobColumnsOf(jobs []core.Job, at time.Time) jobArrays {
 		c.workspaces[i], c.kinds[i], c.keys[i], c.states[i] = j.WorkspaceID, j.Kind, j.Key, string(j.State)
 		c.payloads[i] = j.Payload
 		c.created[i] = sqlstore.TruncTime(j.CreatedAt)
+		c.attempts[i] = int32(j.Attempts)
 	}
 	return c
 }
 
-// completeJobSQL completes job $8 at $7 and inserts its children ($1–$6,
-// see jobArrays; a claimed one enqueued as of $7) if it did, skipping any
-// whose kind and key exist; it returns how many jobs it completed (0 or
-// 1).
+// completeJobSQL completes job $8 at $7 and inserts its children ($1–$6
+// and $9, see jobArrays; a claimed one enqueued as of $7) if it did,
+// skipping any whose kind and key exist; it returns how many jobs it
+// completed (0 or 1) and the kinds, keys and IDs of the children it
+// inserted.
 const completeJobSQL = `WITH done AS (
 		UPDATE jobs SET state = 'done', done_at = $7 WHERE id = $8 AND state NOT IN ('done', 'failed') RETURNING id
 	), children AS (
-		INSERT INTO jobs (workspace_id, kind, key, payload, state, created_at, enqueued_at)
-		SELECT w, k, key, p, s, c, CASE WHEN s = 'enqueued' THEN $7::timestamptz END
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[]) AS u(w, k, key, p, s, c)
+		INSERT INTO jobs (workspace_id, kind, key, payload, state, attempts, created_at, enqueued_at)
+		SELECT w, k, key, p, s, a, c, CASE WHEN s = 'enqueued' THEN $7::timestamptz END
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::timestamptz[], $9::int[]) AS u(w, k, key, p, s, c, a)
 		WHERE EXISTS (SELECT 1 FROM done)
 		ON CONFLICT (kind, key) DO NOTHING
+		RETURNING id, kind, key
 	)
-	SELECT count(*) FROM done`
+	SELECT d.n, coalesce(c.kinds, '{}'), coalesce(c.keys, '{}'), coalesce(c.ids, '{}')
+	FROM (SELECT count(*) AS n FROM done) d,
+		(SELECT array_agg(kind) AS kinds, array_agg(key) AS keys, array_agg(id) AS ids FROM children) c`
 
 // FailJob records a failed attempt; final makes the job failed. A job
 // already done is left alone.

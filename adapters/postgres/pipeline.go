@@ -20,11 +20,20 @@ import (
 type writes struct {
 	b    pgx.Batch
 	fail []func(error) error
+	// row, where set, reads the statement's one row (pgx.ErrNoRows when
+	// it returned none) instead of its command tag.
+	row []func(pgx.Row) error
 }
 
 func (w *writes) add(fail func(error) error, sql string, args ...any) {
+	w.addRow(fail, nil, sql, args...)
+}
+
+// addRow queues a statement whose row read reads.
+func (w *writes) addRow(fail func(error) error, read func(pgx.Row) error, sql string, args ...any) {
 	w.b.Queue(sql, args...)
 	w.fail = append(w.fail, fail)
+	w.row = append(w.row, read)
 }
 
 // batchSender is a transaction or a connection.
@@ -39,9 +48,15 @@ func (w *writes) send(ctx context.Context, to batchSender) (pgconn.CommandTag, e
 		return tag, nil
 	}
 	br := to.SendBatch(ctx, &w.b)
-	for _, fail := range w.fail {
+	for i, fail := range w.fail {
 		var err error
-		if tag, err = br.Exec(); err != nil {
+		if read := w.row[i]; read != nil {
+			tag = pgconn.CommandTag{}
+			err = read(br.QueryRow())
+		} else {
+			tag, err = br.Exec()
+		}
+		if err != nil {
 			_ = br.Close()
 			return tag, fail(err)
 		}
@@ -67,11 +82,22 @@ func queueEvents(ctx context.Context, w *writes, events []core.Event) error {
 		j := core.DispatchJob(ctx, ev)
 		// A single-row VALUES insert: on the main pool statements may be
 		// planned per execution, and an unnest insert costs more to plan.
-		// A claimed job is enqueued as of its event.
-		w.add(func(err error) error { return fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err) },
-			`INSERT INTO jobs (workspace_id, kind, key, state, created_at, enqueued_at)
-			VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'enqueued' THEN $5::timestamptz END) ON CONFLICT (kind, key) DO NOTHING`,
-			j.WorkspaceID, j.Kind, j.Key, string(j.State), sqlstore.TruncTime(j.CreatedAt))
+		// A claimed job is enqueued as of its event, started, and its ID
+		// goes to the chain that runs it.
+		w.addRow(func(err error) error { return fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err) }, func(row pgx.Row) error {
+			var id int64
+			err := row.Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // a job of its kind and key exists
+			}
+			if err == nil && j.State == core.JobEnqueued {
+				core.JobInserted(ctx, j.Kind, j.Key, id)
+			}
+			return err
+		}, `INSERT INTO jobs (workspace_id, kind, key, state, attempts, created_at, enqueued_at)
+			VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $4 = 'enqueued' THEN $6::timestamptz END) ON CONFLICT (kind, key) DO NOTHING
+			RETURNING id`,
+			j.WorkspaceID, j.Kind, j.Key, string(j.State), j.Attempts, sqlstore.TruncTime(j.CreatedAt))
 	}
 	return nil
 }

@@ -262,7 +262,7 @@ func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 			if dup[i] {
 				continue
 			}
-			if _, err := insertJobCounted(ctx, insJob, sqlstore.TriggerJob(t), now); err != nil {
+			if _, err := insertJobID(ctx, insJob, sqlstore.TriggerJob(t), now); err != nil {
 				return err
 			}
 		}

@@ -37,7 +37,7 @@ func scanJob(row scanner) (core.Job, error) {
 // A claimed (chained) job is enqueued as of its insertion, for the
 // sweeper: the seventh argument.
 const insertJobSQL = `INSERT INTO jobs (workspace_id, kind, key, payload, state, attempts, last_error, created_at, enqueued_at)
-	VALUES (?1, ?2, ?3, ?4, ?5, 0, '', ?6, CASE WHEN ?5 = 'enqueued' THEN ?7 END) ON CONFLICT (kind, key) DO NOTHING`
+	VALUES (?1, ?2, ?3, ?4, ?5, ?8, '', ?6, CASE WHEN ?5 = 'enqueued' THEN ?7 END) ON CONFLICT (kind, key) DO NOTHING`
 
 // execer is a transaction or a statement prepared in one.
 type execer interface {
@@ -53,13 +53,14 @@ func (p preparedExec) ExecContext(ctx context.Context, _ string, args ...any) (s
 
 // insertJob writes a job unless one of its kind and key exists.
 func insertJob(ctx context.Context, tx *sql.Tx, j core.Job, at time.Time) error {
-	_, err := insertJobCounted(ctx, tx, j, at)
+	_, err := insertJobID(ctx, tx, j, at)
 	return err
 }
 
-// insertJobCounted is insertJob reporting whether the job was new; ex is
-// the transaction or insertJobSQL prepared in it.
-func insertJobCounted(ctx context.Context, ex execer, j core.Job, at time.Time) (bool, error) {
+// insertJobID is insertJob returning the new job's ID, 0 when one of its
+// kind and key existed; ex is the transaction or insertJobSQL prepared in
+// it.
+func insertJobID(ctx context.Context, ex execer, j core.Job, at time.Time) (int64, error) {
 	if j.State == "" {
 		j.State = core.JobPending
 	}
@@ -70,15 +71,23 @@ func insertJobCounted(ctx context.Context, ex execer, j core.Job, at time.Time) 
 	if j.Payload != nil {
 		payload = []byte(j.Payload)
 	}
-	res, err := ex.ExecContext(ctx, insertJobSQL, j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), micros(j.CreatedAt), micros(at))
+	res, err := ex.ExecContext(ctx, insertJobSQL, j.WorkspaceID, j.Kind, j.Key, payload, string(j.State), micros(j.CreatedAt), micros(at), j.Attempts)
 	if err != nil {
-		return false, fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
+		return 0, fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
+		return 0, fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
 	}
-	return n > 0, nil
+	if n == 0 {
+		return 0, nil
+	}
+	// The job's ID is its rowid (INTEGER PRIMARY KEY).
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err)
+	}
+	return id, nil
 }
 
 // CreateJobs inserts pending jobs, skipping any whose kind and key exist,
@@ -98,11 +107,12 @@ func (s *Store) CreateJobs(ctx context.Context, jobs []core.Job) (int, error) {
 		n = 0
 		for _, j := range jobs {
 			j.State = core.JobPending
-			ok, err := insertJobCounted(ctx, preparedExec{stmt}, j, at)
+			j.Attempts = 0
+			id, err := insertJobID(ctx, preparedExec{stmt}, j, at)
 			if err != nil {
 				return err
 			}
-			if ok {
+			if id != 0 {
 				n++
 			}
 		}
@@ -236,8 +246,8 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, 
 			return fmt.Errorf("preparing job insert: %w", err)
 		}
 		defer stmt.Close()
-		for _, c := range children {
-			if _, err := insertJobCounted(ctx, preparedExec{stmt}, c, at); err != nil {
+		for i, c := range children {
+			if children[i].ID, err = insertJobID(ctx, preparedExec{stmt}, c, at); err != nil {
 				return err
 			}
 		}

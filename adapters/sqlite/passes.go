@@ -93,7 +93,8 @@ func (s *Store) CreatePass(ctx context.Context, p core.Pass, events []core.Event
 	})
 }
 
-// insertEvents appends events and one pending dispatch job for each.
+// insertEvents appends events and a dispatch job for each (claimed when
+// ctx chains, see core.DispatchJob).
 func insertEvents(ctx context.Context, tx *sql.Tx, events []core.Event) error {
 	for _, ev := range events {
 		data, err := json.Marshal(sqlstore.NormEventData(ev.Data))
@@ -104,8 +105,13 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []core.Event) error {
 			ev.ID, ev.WorkspaceID, ev.Data.PassID, string(ev.Type), micros(ev.OccurredAt), string(data)); err != nil {
 			return fmt.Errorf("inserting event %s: %w", ev.ID, err)
 		}
-		if err := insertJob(ctx, tx, core.DispatchJob(ctx, ev), ev.OccurredAt); err != nil {
+		j := core.DispatchJob(ctx, ev)
+		id, err := insertJobID(ctx, tx, j, ev.OccurredAt)
+		if err != nil {
 			return err
+		}
+		if j.State == core.JobEnqueued && id != 0 {
+			core.JobInserted(ctx, j.Kind, j.Key, id)
 		}
 	}
 	return nil

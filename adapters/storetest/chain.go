@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -55,6 +56,86 @@ var chainCases = []testCase{
 			if _, err := s.StartChainedJob(ctx, k[0], k[1]); !errors.Is(err, core.ErrNotFound) {
 				t.Errorf("StartChainedJob(%s %s): err = %v, want ErrNotFound", k[0], k[1], err)
 			}
+		}
+	}},
+	{"Chain/CompleteJobReportsTheChildrenItInserted", func(t *testing.T, s Store) {
+		// A claimed child is written started, and its ID comes back with
+		// the completion: the worker runs it with no write to start it.
+		ctx := t.Context()
+		ws, jobs := mustJobs(t, s, 2)
+		at := now()
+		must(t, "CompleteJob", s.CompleteJob(ctx, jobs[0].ID, []core.Job{{WorkspaceID: ws.ID, Kind: "apple.push", Key: "evt-i"}}, at))
+		children := []core.Job{
+			{WorkspaceID: ws.ID, Kind: "apple.push", Key: "evt-n", Payload: []byte(`{"passIds":["p"]}`), State: core.JobEnqueued, Attempts: 1, CreatedAt: at},
+			{WorkspaceID: ws.ID, Kind: "google.sync", Key: "evt-n", State: core.JobPending, CreatedAt: at},
+			{WorkspaceID: ws.ID, Kind: "apple.push", Key: "evt-i", State: core.JobEnqueued, Attempts: 1, CreatedAt: at}, // exists
+		}
+		must(t, "CompleteJob", s.CompleteJob(ctx, jobs[1].ID, children, at))
+		if children[0].ID == 0 || children[1].ID == 0 || children[0].ID == children[1].ID {
+			t.Fatalf("inserted children's IDs = %d, %d; want two distinct IDs", children[0].ID, children[1].ID)
+		}
+		if children[2].ID != 0 {
+			t.Errorf("a skipped child (its kind and key existed) has ID %d, want 0", children[2].ID)
+		}
+		claimed, err := s.Job(ctx, children[0].ID)
+		must(t, "Job", err)
+		if claimed.Kind != "apple.push" || claimed.Key != "evt-n" || claimed.State != core.JobEnqueued || claimed.Attempts != 1 ||
+			string(claimed.Payload) != `{"passIds":["p"]}` || claimed.EnqueuedAt == nil {
+			t.Errorf("claimed child = %+v, want enqueued, started, with its payload", claimed)
+		}
+		if _, err := s.StartChainedJob(ctx, "apple.push", "evt-n"); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("StartChainedJob of a child written started: err = %v, want ErrNotFound", err)
+		}
+		if queued, err := s.Job(ctx, children[1].ID); err != nil || queued.Kind != "google.sync" || queued.State != core.JobPending || queued.Attempts != 0 {
+			t.Errorf("pending child = %+v, %v; want pending with no attempt", queued, err)
+		}
+	}},
+	{"Chain/AnEventsClaimedDispatchRunsWithNoStart", func(t *testing.T, s Store) {
+		// A pass change made in a chaining run writes its event's
+		// dispatch job claimed and started, and reports the job's ID
+		// (core.JobInserted): the run then dispatches it and leaves
+		// nothing to the relay or the sweeper.
+		ctx := t.Context()
+		ws := mustWorkspace(t, s)
+		tpl := mustTemplate(t, s, ws.ID)
+		p, _ := mustPass(t, s, ws.ID, tpl.ID, "chained")
+		_, err := s.CreateJobs(ctx, []core.Job{{WorkspaceID: ws.ID, Kind: "edit", Key: "edit-1"}})
+		must(t, "CreateJobs", err)
+		edit, ok := jobByKey(allPendingJobs(t, s), "edit", "edit-1")
+		if !ok {
+			t.Fatal("edit job not written")
+		}
+		var dispatched []core.Job
+		r := core.NewJobRunner(s)
+		r.Chain(s)
+		r.Handle("edit", core.JobHandlerFunc(func(ctx context.Context, _ core.Job) ([]core.Job, error) {
+			_, err := s.UpdatePass(ctx, ws.ID, p.ID, func(p *core.Pass) ([]core.Event, error) {
+				p.Data = map[string]any{"points": 2.0}
+				p.Version++
+				return []core.Event{core.NewEvent(core.EventUpdated, p, now())}, nil
+			})
+			return nil, err
+		}))
+		r.Handle(core.JobKindDispatch, core.JobHandlerFunc(func(_ context.Context, j core.Job) ([]core.Job, error) {
+			dispatched = append(dispatched, j)
+			return nil, nil
+		}))
+		must(t, "Run", r.Run(ctx, edit.ID))
+		if len(dispatched) != 1 || dispatched[0].ID == 0 || dispatched[0].Attempts != 1 || dispatched[0].WorkspaceID != ws.ID {
+			t.Fatalf("dispatched = %+v, want the event's dispatch job, by its ID, on its first attempt", dispatched)
+		}
+		done, err := s.Job(ctx, dispatched[0].ID)
+		must(t, "Job", err)
+		if done.Kind != core.JobKindDispatch || done.State != core.JobDone || done.Attempts != 1 {
+			t.Errorf("dispatch job after the run = %+v, want done after one attempt", done)
+		}
+		if j, ok := jobByKey(allPendingJobs(t, s), core.JobKindDispatch, dispatched[0].Key); ok {
+			t.Errorf("the chained dispatch job is pending too: %+v", j)
+		}
+		stale, err := s.StaleJobs(ctx, now().Add(time.Hour), 100)
+		must(t, "StaleJobs", err)
+		if len(stale) != 0 {
+			t.Errorf("jobs left enqueued and not done: %+v", stale)
 		}
 	}},
 	{"Chain/ClaimedTriggersSkipTheRelay", func(t *testing.T, s Store) {
