@@ -171,6 +171,10 @@ type PushLogQuery struct {
 // PushLogStore keeps the push log.
 type PushLogStore interface {
 	AppendPushLogs(ctx context.Context, logs []PushLog) error
+	// FinishPushJob is AppendPushLogs and the completion of job jobID
+	// (no children), together: both or neither. A job already done or
+	// failed is ErrJobDone and changes nothing.
+	FinishPushJob(ctx context.Context, logs []PushLog, jobID int64, at time.Time) error
 	ListPushLogs(ctx context.Context, workspaceID string, q PushLogQuery) ([]PushLog, string, error)
 	// SettledTokens returns the token hashes job already settled: logged
 	// with status ok, failed or dropped (not retry or cancelled). A retry

@@ -45,6 +45,7 @@ type PushStore interface {
 	TouchTemplateDevices(ctx context.Context, workspaceID, templateID string, deviceIDs []string) ([]core.PushTarget, error)
 	DropPushToken(ctx context.Context, workspaceID, token string, invalidSince time.Time) (int64, error)
 	AppendPushLogs(ctx context.Context, logs []core.PushLog) error
+	FinishPushJob(ctx context.Context, logs []core.PushLog, jobID int64, at time.Time) error
 	SettledTokens(ctx context.Context, jobID int64) (map[string]bool, error)
 	CreateJobs(ctx context.Context, jobs []core.Job) (int, error)
 }
@@ -123,9 +124,21 @@ func (p *Pusher) HandleJob(ctx context.Context, j core.Job) ([]core.Job, error) 
 	case JobTemplatePush:
 		return p.templatePage(ctx, j)
 	case JobPush:
-		return nil, p.push(ctx, j)
+		_, err := p.push(ctx, j, false)
+		return nil, err
 	}
 	return nil, core.Permanent(fmt.Errorf("apple pusher: unknown job kind %q", j.Kind))
+}
+
+// FinishJob is HandleJob writing a push job's log and its completion
+// together: one write fewer per push.
+func (p *Pusher) FinishJob(ctx context.Context, j core.Job) ([]core.Job, bool, error) {
+	if j.Kind != JobPush {
+		children, err := p.HandleJob(ctx, j)
+		return children, false, err
+	}
+	done, err := p.push(ctx, j, true)
+	return nil, done, err
 }
 
 func (p *Pusher) templatePage(ctx context.Context, j core.Job) ([]core.Job, error) {
@@ -177,53 +190,68 @@ func (p *Pusher) templatePage(ctx context.Context, j core.Job) ([]core.Job, erro
 // Tokens an earlier attempt of this job settled (pushed, refused for good,
 // or dropped) are skipped; dead tokens lose the registrations of devices
 // not refreshed since APNs dated the token's end; transient failures fail
-// the job so the queue retries it with backoff.
-func (p *Pusher) push(ctx context.Context, j core.Job) error {
+// the job so the queue retries it with backoff. With finish, a push that
+// needs no retry completes j with its log (done).
+func (p *Pusher) push(ctx context.Context, j core.Job, finish bool) (done bool, err error) {
 	var in pushPayload
 	if err := json.Unmarshal(j.Payload, &in); err != nil {
-		return core.Permanent(fmt.Errorf("push job %d: bad payload: %w", j.ID, err))
+		return false, core.Permanent(fmt.Errorf("push job %d: bad payload: %w", j.ID, err))
+	}
+	// The log of a push that needs no retry, with the job's completion
+	// when finishing.
+	final := func(logs []core.PushLog) (bool, error) {
+		if !finish || len(logs) == 0 {
+			return false, p.appendLogs(ctx, logs)
+		}
+		err := p.store.FinishPushJob(ctx, logs, j.ID, p.now())
+		if errors.Is(err, core.ErrJobDone) {
+			return false, nil // a duplicate run: the runner's completion says so
+		}
+		if err != nil {
+			return false, fmt.Errorf("writing push log: %w", err)
+		}
+		return true, nil
 	}
 	var targets []core.PushTarget
-	var err error
 	switch {
 	case len(in.PassIDs) > 0:
 		targets, err = p.store.TouchPasses(ctx, j.WorkspaceID, in.PassIDs)
 	case in.TemplateID != "" && len(in.DeviceIDs) > 0:
 		targets, err = p.store.TouchTemplateDevices(ctx, j.WorkspaceID, in.TemplateID, in.DeviceIDs)
 	default:
-		return core.Permanent(fmt.Errorf("push job %d: no passes or devices", j.ID))
+		return false, core.Permanent(fmt.Errorf("push job %d: no passes or devices", j.ID))
 	}
 	if err != nil {
-		return fmt.Errorf("marking passes updated: %w", err)
+		return false, fmt.Errorf("marking passes updated: %w", err)
 	}
 	if len(targets) == 0 {
-		return nil
+		return false, nil
 	}
 	creds, rec, err := p.creds.Credentials(ctx, j.WorkspaceID)
 	if errors.Is(err, core.ErrNotFound) {
 		// Registered devices but no credentials any more: nothing can be
 		// sent; say so in the log rather than retry forever.
-		return p.appendLogs(ctx, p.logs(j, targets, func(int) (core.PushStatus, int, string, time.Duration) {
+		return final(p.logs(j, targets, func(int) (core.PushStatus, int, string, time.Duration) {
 			return core.PushCancelled, 0, "no Apple credentials", 0
 		}))
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	var done map[string]bool
+	var settled map[string]bool
 	if j.Attempts > 1 {
-		if done, err = p.store.SettledTokens(ctx, j.ID); err != nil {
-			return fmt.Errorf("reading earlier attempts: %w", err)
+		if settled, err = p.store.SettledTokens(ctx, j.ID); err != nil {
+			return false, fmt.Errorf("reading earlier attempts: %w", err)
 		}
 	}
 	todo := targets[:0:0]
 	for _, t := range targets {
-		if !done[TokenHash(t.PushToken)] {
+		if !settled[TokenHash(t.PushToken)] {
 			todo = append(todo, t)
 		}
 	}
 	if len(todo) == 0 {
-		return nil
+		return false, nil
 	}
 	tokens := make([]string, len(todo))
 	for i, t := range todo {
@@ -249,7 +277,7 @@ func (p *Pusher) push(ctx context.Context, j core.Job) error {
 			}
 			n, err := p.store.DropPushToken(ctx, j.WorkspaceID, r.Token, since)
 			if err != nil {
-				return fmt.Errorf("dropping a dead push token: %w", err)
+				return false, fmt.Errorf("dropping a dead push token: %w", err)
 			}
 			// "dropped" only when registrations went (see core.PushStatus).
 			statuses[i] = core.PushFailed
@@ -272,17 +300,17 @@ func (p *Pusher) push(ctx context.Context, j core.Job) error {
 		}
 		return statuses[i], r.Status, reason, r.Latency
 	})
+	if retries == 0 {
+		return final(logs)
+	}
 	if err := p.appendLogs(ctx, logs); err != nil {
-		return err
+		return false, err
 	}
-	if retries > 0 {
-		why := lastRetry.Reason
-		if why == "" && lastRetry.Err != nil {
-			why = lastRetry.Err.Error()
-		}
-		return fmt.Errorf("%d of %d pushes need a retry (last: status %d %s)", retries, len(results), lastRetry.Status, why)
+	why := lastRetry.Reason
+	if why == "" && lastRetry.Err != nil {
+		why = lastRetry.Err.Error()
 	}
-	return nil
+	return false, fmt.Errorf("%d of %d pushes need a retry (last: status %d %s)", retries, len(results), lastRetry.Status, why)
 }
 
 func (p *Pusher) logs(j core.Job, targets []core.PushTarget, outcome func(i int) (core.PushStatus, int, string, time.Duration)) []core.PushLog {

@@ -119,8 +119,7 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, 
 	// than the CTE with an empty insert.
 	var n int64
 	if len(children) == 0 {
-		tag, err := s.jobs.Exec(ctx, `UPDATE jobs SET state = 'done', done_at = $1 WHERE id = $2 AND state NOT IN ('done', 'failed')`,
-			sqlstore.TruncTime(at), id)
+		tag, err := s.jobs.Exec(ctx, completeJobNoChildrenSQL, sqlstore.TruncTime(at), id)
 		if err != nil {
 			return fmt.Errorf("completing job %d: %w", id, err)
 		}
@@ -184,6 +183,9 @@ func jobColumnsOf(jobs []core.Job, at time.Time) jobArrays {
 	}
 	return c
 }
+
+// completeJobNoChildrenSQL completes job $2 at $1.
+const completeJobNoChildrenSQL = `UPDATE jobs SET state = 'done', done_at = $1 WHERE id = $2 AND state NOT IN ('done', 'failed')`
 
 // completeJobSQL completes job $8 at $7 and inserts its children ($1–$6
 // and $9, see jobArrays; a claimed one enqueued as of $7) if it did,

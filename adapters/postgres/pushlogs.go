@@ -39,20 +39,20 @@ func (s *Store) AppendPushLogs(ctx context.Context, logs []core.PushLog) error {
 	}
 	// A push job's own record, on the bookkeeping pool (see Store.jobs):
 	// a job whose log a crash loses runs again and logs again.
-	_, err := s.jobs.CopyFrom(ctx, pgx.Identifier{"push_logs"},
-		[]string{"workspace_id", "at", "platform", "pass_id", "external_id", "token_hash", "status", "http_status", "reason", "latency_ms", "job_id"},
-		pgx.CopyFromSlice(len(logs), func(i int) ([]any, error) {
-			l := logs[i]
-			return []any{l.WorkspaceID, sqlstore.TruncTime(l.At), string(l.Platform), l.PassID, l.ExternalID, l.TokenHash,
-				string(l.Status), int32(l.HTTPStatus), l.Reason, l.LatencyMS, l.JobID}, nil
-		}))
-	if badText(err) {
-		return core.Invalid("pushLog", "contains characters that cannot be stored")
-	}
-	if err != nil {
-		return fmt.Errorf("inserting push logs: %w", err)
+	if _, err := s.jobs.CopyFrom(ctx, pgx.Identifier{"push_logs"}, pushLogCopyColumns, pushLogRows(logs)); err != nil {
+		return pushLogErr(err)
 	}
 	return nil
+}
+
+var pushLogCopyColumns = []string{"workspace_id", "at", "platform", "pass_id", "external_id", "token_hash", "status", "http_status", "reason", "latency_ms", "job_id"}
+
+func pushLogRows(logs []core.PushLog) pgx.CopyFromSource {
+	return pgx.CopyFromSlice(len(logs), func(i int) ([]any, error) {
+		l := logs[i]
+		return []any{l.WorkspaceID, sqlstore.TruncTime(l.At), string(l.Platform), l.PassID, l.ExternalID, l.TokenHash,
+			string(l.Status), int32(l.HTTPStatus), l.Reason, l.LatencyMS, l.JobID}, nil
+	})
 }
 
 // copyFromAt is the batch size from which COPY pays: setting one up costs
@@ -60,8 +60,13 @@ func (s *Store) AppendPushLogs(ctx context.Context, logs []core.PushLog) error {
 // INSERT (a trigger's push logs one row).
 const copyFromAt = 64
 
-// insertPushLogs writes a few logs in one prepared statement.
-func (s *Store) insertPushLogs(ctx context.Context, logs []core.PushLog) error {
+// insertPushLogsSQL inserts the logs given as column arrays ($1–$11, see
+// pushLogArgs).
+const insertPushLogsSQL = `INSERT INTO push_logs (workspace_id, at, platform, pass_id, external_id, token_hash, status, http_status, reason, latency_ms, job_id)
+	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bigint[], $11::bigint[])`
+
+// pushLogArgs are logs as the column arrays of insertPushLogsSQL.
+func pushLogArgs(logs []core.PushLog) []any {
 	n := len(logs)
 	ws, at, platform, pass, ext, hash, status, reason := make([]string, n), make([]time.Time, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	code, latency, job := make([]int32, n), make([]int64, n), make([]int64, n)
@@ -69,14 +74,67 @@ func (s *Store) insertPushLogs(ctx context.Context, logs []core.PushLog) error {
 		ws[i], at[i], platform[i], pass[i], ext[i], hash[i] = l.WorkspaceID, sqlstore.TruncTime(l.At), string(l.Platform), l.PassID, l.ExternalID, l.TokenHash
 		status[i], code[i], reason[i], latency[i], job[i] = string(l.Status), int32(l.HTTPStatus), l.Reason, l.LatencyMS, l.JobID
 	}
-	_, err := s.jobs.Exec(ctx, `INSERT INTO push_logs (workspace_id, at, platform, pass_id, external_id, token_hash, status, http_status, reason, latency_ms, job_id)
-		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bigint[], $11::bigint[])`,
-		ws, at, platform, pass, ext, hash, status, code, reason, latency, job)
+	return []any{ws, at, platform, pass, ext, hash, status, code, reason, latency, job}
+}
+
+// pushLogErr maps a failed push log write.
+func pushLogErr(err error) error {
 	if badText(err) {
 		return core.Invalid("pushLog", "contains characters that cannot be stored")
 	}
-	if err != nil {
-		return fmt.Errorf("inserting push logs: %w", err)
+	return fmt.Errorf("inserting push logs: %w", err)
+}
+
+// insertPushLogs writes a few logs in one prepared statement.
+func (s *Store) insertPushLogs(ctx context.Context, logs []core.PushLog) error {
+	if _, err := s.jobs.Exec(ctx, insertPushLogsSQL, pushLogArgs(logs)...); err != nil {
+		return pushLogErr(err)
+	}
+	return nil
+}
+
+// FinishPushJob writes a push job's logs and completes it in one
+// statement (its implicit transaction), on the bookkeeping pool as its
+// other writes: a lost completion runs the job again, which skips the
+// tokens its log settled.
+func (s *Store) FinishPushJob(ctx context.Context, logs []core.PushLog, jobID int64, at time.Time) error {
+	if len(logs) == 0 {
+		return s.CompleteJob(ctx, jobID, nil, at)
+	}
+	var n int64
+	if len(logs) > copyFromAt {
+		// Many logs (a template push batch): the completion, then COPY,
+		// in one transaction.
+		err := pgx.BeginFunc(ctx, s.jobs, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, completeJobNoChildrenSQL, sqlstore.TruncTime(at), jobID)
+			if err != nil || tag.RowsAffected() == 0 {
+				return err
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"push_logs"}, pushLogCopyColumns, pushLogRows(logs)); err != nil {
+				return pushLogErr(err)
+			}
+			n = 1
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("completing push job %d: %w", jobID, err)
+		}
+	} else {
+		args := append(pushLogArgs(logs), sqlstore.TruncTime(at), jobID)
+		tag, err := s.jobs.Exec(ctx, `WITH done AS (
+				UPDATE jobs SET state = 'done', done_at = $12 WHERE id = $13 AND state NOT IN ('done', 'failed') RETURNING id
+			)
+			`+insertPushLogsSQL+` WHERE EXISTS (SELECT 1 FROM done)`, args...)
+		if err != nil {
+			return pushLogErr(err)
+		}
+		n = tag.RowsAffected()
+	}
+	if n == 0 {
+		if _, err := jobIn(ctx, s.jobs, jobID); err != nil {
+			return err
+		}
+		return fmt.Errorf("job %d: %w", jobID, core.ErrJobDone)
 	}
 	return nil
 }

@@ -225,18 +225,8 @@ func (s *Store) StartJob(ctx context.Context, id int64) (core.Job, error) {
 // CompleteJob marks a job done and inserts its children, once.
 func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, at time.Time) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, done_at = ? WHERE id = ? AND state NOT IN (?, ?)`,
-			string(core.JobDone), micros(at), id, string(core.JobDone), string(core.JobFailed))
-		if err != nil {
-			return fmt.Errorf("completing job %d: %w", id, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("completing job %d: %w", id, err)
-		} else if n == 0 {
-			if _, err := jobIn(ctx, tx, id); err != nil {
-				return err
-			}
-			return fmt.Errorf("job %d: %w", id, core.ErrJobDone)
+		if err := completeJobIn(ctx, tx, id, at); err != nil {
+			return err
 		}
 		if len(children) == 0 {
 			return nil
@@ -253,6 +243,25 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, 
 		}
 		return nil
 	})
+}
+
+// completeJobIn marks job id done in tx: ErrJobDone when it is done or
+// failed already, ErrNotFound when there is none.
+func completeJobIn(ctx context.Context, tx *sql.Tx, id int64, at time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, done_at = ? WHERE id = ? AND state NOT IN (?, ?)`,
+		string(core.JobDone), micros(at), id, string(core.JobDone), string(core.JobFailed))
+	if err != nil {
+		return fmt.Errorf("completing job %d: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("completing job %d: %w", id, err)
+	} else if n == 0 {
+		if _, err := jobIn(ctx, tx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("job %d: %w", id, core.ErrJobDone)
+	}
+	return nil
 }
 
 // FailJob records a failed attempt; final makes the job failed. A job

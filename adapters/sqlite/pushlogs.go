@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/passhub/passhub/adapters/sqlstore"
 	"github.com/passhub/passhub/core"
@@ -48,23 +49,36 @@ func (s *Store) AppendPushLogs(ctx context.Context, logs []core.PushLog) error {
 	if len(logs) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for rest := logs; len(rest) > 0; {
-			n := pushLogBatch
-			for n > len(rest) {
-				n /= 2
-			}
-			args := make([]any, 0, n*11)
-			for _, l := range rest[:n] {
-				args = append(args, l.WorkspaceID, micros(l.At), string(l.Platform), l.PassID, l.ExternalID, l.TokenHash,
-					string(l.Status), l.HTTPStatus, l.Reason, l.LatencyMS, l.JobID)
-			}
-			if _, err := tx.ExecContext(ctx, insertPushLogsSQL(n), args...); err != nil {
-				return fmt.Errorf("inserting push logs: %w", err)
-			}
-			rest = rest[n:]
+	return s.inTx(ctx, func(tx *sql.Tx) error { return insertPushLogs(ctx, tx, logs) })
+}
+
+func insertPushLogs(ctx context.Context, tx *sql.Tx, logs []core.PushLog) error {
+	for rest := logs; len(rest) > 0; {
+		n := pushLogBatch
+		for n > len(rest) {
+			n /= 2
 		}
-		return nil
+		args := make([]any, 0, n*11)
+		for _, l := range rest[:n] {
+			args = append(args, l.WorkspaceID, micros(l.At), string(l.Platform), l.PassID, l.ExternalID, l.TokenHash,
+				string(l.Status), l.HTTPStatus, l.Reason, l.LatencyMS, l.JobID)
+		}
+		if _, err := tx.ExecContext(ctx, insertPushLogsSQL(n), args...); err != nil {
+			return fmt.Errorf("inserting push logs: %w", err)
+		}
+		rest = rest[n:]
+	}
+	return nil
+}
+
+// FinishPushJob writes a push job's logs and completes it in one
+// transaction.
+func (s *Store) FinishPushJob(ctx context.Context, logs []core.PushLog, jobID int64, at time.Time) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := completeJobIn(ctx, tx, jobID, at); err != nil {
+			return err
+		}
+		return insertPushLogs(ctx, tx, logs)
 	})
 }
 

@@ -1097,6 +1097,56 @@ var appleCases = []testCase{
 			}
 		}
 	}},
+	{"Apple/FinishPushJobLogsAndCompletesTogether", func(t *testing.T, s Store) {
+		ctx := t.Context()
+		ws, jobs := mustJobs(t, s, 3)
+		at := now()
+		logsOf := func(job int64, n int) []core.PushLog {
+			var out []core.PushLog
+			for i := range n {
+				out = append(out, core.PushLog{WorkspaceID: ws.ID, At: at, Platform: core.PlatformApple, PassID: fmt.Sprintf("p%d-%d", job, i),
+					ExternalID: "e", TokenHash: fmt.Sprintf("h%d", i), Status: core.PushOK, HTTPStatus: 200, LatencyMS: 1, JobID: job})
+			}
+			return out
+		}
+		count := func(job int64) int {
+			list, _, err := s.ListPushLogs(ctx, ws.ID, core.PushLogQuery{Page: core.Page{Limit: 1000}})
+			must(t, "ListPushLogs", err)
+			n := 0
+			for _, l := range list {
+				if l.JobID == job {
+					n++
+				}
+			}
+			return n
+		}
+		// One push's log (a row or two), and a push-all batch's (many
+		// rows: stores may write those another way).
+		for i, n := range []int{2, 150} {
+			id := jobs[i].ID
+			must(t, "FinishPushJob", s.FinishPushJob(ctx, logsOf(id, n), id, at))
+			if j, err := s.Job(ctx, id); err != nil || j.State != core.JobDone {
+				t.Errorf("job after FinishPushJob = %+v, %v; want done", j, err)
+			}
+			if got := count(id); got != n {
+				t.Errorf("%d logs of job %d, want %d", got, id, n)
+			}
+			// A duplicate run's finish changes nothing.
+			for _, m := range []int{1, 100} {
+				wantErr(t, "FinishPushJob of a done job", s.FinishPushJob(ctx, logsOf(id, m), id, at), core.ErrJobDone)
+			}
+			if got := count(id); got != n {
+				t.Errorf("%d logs of job %d after a duplicate's finish, want %d", got, id, n)
+			}
+		}
+		failed := jobs[2].ID
+		must(t, "FailJob", s.FailJob(ctx, failed, "gave up", true, at))
+		wantErr(t, "FinishPushJob of a failed job", s.FinishPushJob(ctx, logsOf(failed, 1), failed, at), core.ErrJobDone)
+		if got := count(failed); got != 0 {
+			t.Errorf("%d logs of a failed job's finish, want none", got)
+		}
+		wantErr(t, "FinishPushJob of a missing job", s.FinishPushJob(ctx, logsOf(1<<40, 1), 1<<40, at), core.ErrNotFound)
+	}},
 	{"Apple/ShareLinks", func(t *testing.T, s Store) {
 		ctx := t.Context()
 		ws := mustWorkspace(t, s)
