@@ -80,7 +80,14 @@ func (a *Applier) FinishJob(ctx context.Context, j core.Job) ([]core.Job, bool, 
 
 func (a *Applier) run(ctx context.Context, j core.Job, finish bool) (bool, error) {
 	id, _, _ := strings.Cut(j.Key, "/")
-	t, src, err := a.store.TriggerToApply(ctx, j.WorkspaceID, id)
+	var t core.Trigger
+	var src core.TriggerSource
+	var err error
+	if lt, ok := core.LoadedTriggerFor(ctx, id); ok {
+		t, src = lt.Trigger, lt.Source // as accepted, a moment ago
+	} else {
+		t, src, err = a.store.TriggerToApply(ctx, j.WorkspaceID, id)
+	}
 	if errors.Is(err, core.ErrNotFound) {
 		return false, core.Permanent(fmt.Errorf("trigger %s: %w", id, err))
 	}

@@ -33,7 +33,7 @@ type Store interface {
 	ListConnectors(ctx context.Context, workspaceID string, page core.Page) ([]core.Connector, string, error)
 	UpdateConnector(ctx context.Context, workspaceID, id string, fn func(*core.Connector) error) (core.Connector, error)
 	DeleteConnector(ctx context.Context, workspaceID, id string) error
-	AcceptTriggers(ctx context.Context, triggers []core.Trigger) ([]bool, error)
+	AcceptTriggers(ctx context.Context, triggers []core.Trigger) ([]core.Accepted, error)
 }
 
 // Secrets are a connector's secrets, by kind: shopify secrets (two while
@@ -101,7 +101,7 @@ type Intake struct {
 type LocalRunner interface {
 	Reserve() bool
 	Release()
-	Run(kind, key string)
+	Run(j core.Job, t *core.LoadedTrigger)
 }
 
 // RunLocally makes the intake claim the jobs of the triggers it accepts
@@ -416,7 +416,7 @@ func (in *Intake) Receive(ctx context.Context, id, method string, header http.He
 		triggers[i].Claim = true
 		claimed++
 	}
-	dup, err := in.store.AcceptTriggers(ctx, triggers)
+	accepted, err := in.store.AcceptTriggers(ctx, triggers)
 	if err != nil {
 		for range claimed {
 			in.local.Release()
@@ -424,12 +424,13 @@ func (in *Intake) Receive(ctx context.Context, id, method string, header http.He
 		return Receipt{}, fmt.Errorf("storing triggers: %w", err)
 	}
 	r := Receipt{TriggerIDs: []string{}}
-	for i, d := range dup {
+	for i, a := range accepted {
+		d := a.Duplicate
 		switch {
-		case triggers[i].Claim && d:
-			in.local.Release()
+		case triggers[i].Claim && (d || a.Job.ID == 0):
+			in.local.Release() // nothing of its own to run
 		case triggers[i].Claim:
-			in.local.Run(core.JobKindTriggerApply, triggers[i].ID)
+			in.local.Run(a.Job, a.Loaded)
 		case !d:
 			r.Queued++
 		}

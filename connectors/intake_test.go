@@ -464,6 +464,7 @@ func TestConnectorChangesApplyToTheNextDelivery(t *testing.T) {
 type slots struct {
 	room int
 	ran  []string
+	jobs []core.Job
 }
 
 func (s *slots) Reserve() bool {
@@ -476,8 +477,9 @@ func (s *slots) Reserve() bool {
 
 func (s *slots) Release() { s.room++ }
 
-func (s *slots) Run(kind, key string) {
-	s.ran = append(s.ran, kind+" "+key)
+func (s *slots) Run(j core.Job, _ *core.LoadedTrigger) {
+	s.ran = append(s.ran, j.Kind+" "+j.Key)
+	s.jobs = append(s.jobs, j)
 	s.room++
 }
 
@@ -511,6 +513,12 @@ func TestAcceptedTriggersRunHereWhileTheLocalRunnerHasRoom(t *testing.T) {
 	}
 	if len(claimed) != 2 {
 		t.Errorf("claimed (enqueued) jobs %+v, want the two run here", claimed)
+	}
+	// Each is handed over as written: started, with its ID.
+	for i, j := range local.jobs {
+		if i >= len(claimed) || j.ID != claimed[i].ID || j.Attempts != 1 || claimed[i].Attempts != 1 || j.WorkspaceID != claimed[i].WorkspaceID {
+			t.Errorf("job handed over %+v, want the written claimed one, started", j)
+		}
 	}
 	// A redelivery is all duplicates: its reservations are given back.
 	local.ran = nil

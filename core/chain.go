@@ -70,8 +70,10 @@ type chainRef struct {
 	ev *Event
 	// job, when set, is the job as written, started (its first attempt
 	// counted); its ID is 0 until the store reports the insert. Without
-	// it the job was claimed by kind and key, not started (core.Local).
+	// it the job was claimed by kind and key, not started.
 	job *Job
+	// trigger is the trigger a local trigger.apply job was accepted with.
+	trigger *LoadedTrigger
 }
 
 // take reserves room for one more chained job.
@@ -138,6 +140,18 @@ func JobInserted(ctx context.Context, kind, key string, id int64) {
 
 type chainEventKey struct{}
 
+type loadedTriggerKey struct{}
+
+// LoadedTriggerFor is the trigger id (with its source) that ctx's local
+// run of its trigger.apply job was handed when the trigger was accepted.
+func LoadedTriggerFor(ctx context.Context, id string) (LoadedTrigger, bool) {
+	t, ok := ctx.Value(loadedTriggerKey{}).(*LoadedTrigger)
+	if !ok || t.Trigger.ID != id {
+		return LoadedTrigger{}, false
+	}
+	return *t, true
+}
+
 // chainedEvent is the event a chained dispatch job of key was written
 // with, when ctx runs one.
 func chainedEvent(ctx context.Context, key string) (Event, bool) {
@@ -201,13 +215,19 @@ func (l *Local) Release() {
 	l.wg.Done()
 }
 
-// Run runs the claimed job of kind and key, and the jobs it chains, in
-// the background on the slot Reserve took.
-func (l *Local) Run(kind, key string) {
+// Run runs claimed job j, and the jobs it chains, in the background on
+// the slot Reserve took. A j with an ID was written started (Accepted.Job);
+// one without is started by its kind and key first. t, if not nil, is the
+// trigger j applies, as accepted.
+func (l *Local) Run(j Job, t *LoadedTrigger) {
+	ref := chainRef{kind: j.Kind, key: j.Key, trigger: t}
+	if j.ID != 0 {
+		ref.job = &j
+	}
 	go func() {
 		defer l.Release()
 		c := &chain{room: MaxChained, halt: l.halt}
-		c.add(chainRef{kind: kind, key: key})
+		c.add(ref)
 		l.r.runChained(context.WithValue(l.ctx, chainCtxKey{}, c), c)
 	}()
 }

@@ -301,7 +301,7 @@ func TestLocalRunsAClaimedJobAndWhatItChains(t *testing.T) {
 	if !l.Reserve() {
 		t.Fatal("Reserve: no room in an idle runner")
 	}
-	l.Run("edit", e.claimedEditJob(t))
+	l.Run(core.Job{Kind: "edit", Key: e.claimedEditJob(t)}, nil)
 	for deadline := time.Now().Add(10 * time.Second); e.chainedRuns() < 4 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
@@ -352,7 +352,7 @@ func TestLocalStopLetsTheRunningJobFinishAndHandsBackTheRest(t *testing.T) {
 	if !l.Reserve() {
 		t.Fatal("Reserve")
 	}
-	l.Run("edit", e.claimedEditJob(t))
+	l.Run(core.Job{Kind: "edit", Key: e.claimedEditJob(t)}, nil)
 	<-started
 	stopped := make(chan struct{})
 	go func() {
@@ -399,7 +399,7 @@ func TestLocalStopCancelsARunPastItsGrace(t *testing.T) {
 		t.Fatal("Reserve")
 	}
 	key := e.claimedEditJob(t)
-	l.Run("edit", key)
+	l.Run(core.Job{Kind: "edit", Key: key}, nil)
 	<-started
 	l.Stop(10 * time.Millisecond)
 	edit, ok := e.pending(t)["edit"]

@@ -74,9 +74,9 @@ type Trigger struct {
 	// versions, the skip reason, or the failing rule and error.
 	Outcome   json.RawMessage `json:"outcome,omitempty"`
 	UpdatedAt time.Time       `json:"updatedAt"`
-	// Claim asks the store to write the trigger's job claimed (enqueued)
-	// for the process that accepts it to run right away (see Local),
-	// instead of pending for the relay. Not stored.
+	// Claim asks the store to write the trigger's job claimed (enqueued,
+	// started) for the process that accepts it to run right away (see
+	// Local), instead of pending for the relay. Not stored.
 	Claim bool `json:"-"`
 }
 
@@ -105,10 +105,10 @@ type ConnectorStore interface {
 	DeleteConnector(ctx context.Context, workspaceID, id string) error
 
 	// AcceptTriggers stores triggers and one trigger.apply job for each
-	// new one, in one transaction. A trigger whose (connector, dedupe key)
-	// exists is a duplicate: not stored again, and its entry in dup is
-	// true. Once this returns nil, every trigger is durable.
-	AcceptTriggers(ctx context.Context, triggers []Trigger) (dup []bool, err error)
+	// new one, in one transaction, and says what became of each. A
+	// trigger whose (connector, dedupe key) exists is a duplicate: not
+	// stored again. Once this returns nil, every trigger is durable.
+	AcceptTriggers(ctx context.Context, triggers []Trigger) ([]Accepted, error)
 	Trigger(ctx context.Context, workspaceID, id string) (Trigger, error)
 	// TriggerToApply is Trigger with what mapping it needs besides, in
 	// one read.
@@ -144,6 +144,27 @@ type MappingStore interface {
 	MappingVersions(ctx context.Context, workspaceID, name string) ([]MappingFile, error)
 	// ListMappings returns the latest version of every mapping, by name.
 	ListMappings(ctx context.Context, workspaceID string) ([]MappingFile, error)
+}
+
+// Accepted is what AcceptTriggers made of one trigger.
+type Accepted struct {
+	// Duplicate: a trigger of the same connector and dedupe key exists,
+	// and nothing was written for this one.
+	Duplicate bool
+	// Job is a new claimed trigger's trigger.apply job as written:
+	// enqueued, its first attempt counted, with its ID, for the process
+	// that claimed it to run (see Local). Zero for the others.
+	Job Job
+	// Loaded, when the store read the source of a new claimed trigger in
+	// the same transaction, is the trigger as stored with it: the job's
+	// run need not read them back.
+	Loaded *LoadedTrigger
+}
+
+// LoadedTrigger is a trigger with what mapping it needs besides.
+type LoadedTrigger struct {
+	Trigger Trigger
+	Source  TriggerSource
 }
 
 // TriggerSource is what mapping a trigger needs besides the trigger: its

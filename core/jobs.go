@@ -269,6 +269,9 @@ func (r *JobRunner) runChained(ctx context.Context, c *chain) {
 			if ref.ev != nil {
 				jctx = context.WithValue(ctx, chainEventKey{}, ref.ev)
 			}
+			if ref.trigger != nil {
+				jctx = context.WithValue(ctx, loadedTriggerKey{}, ref.trigger)
+			}
 			err = r.finish(jctx, j, c)
 		}
 		if errors.Is(err, errJobGone) {

@@ -174,22 +174,31 @@ func scanTrigger(row pgx.Row) (core.Trigger, error) {
 // and dedupe key exist is skipped (ON CONFLICT on that constraint only:
 // any other violation fails the whole batch), and only the inserted rows
 // reach the jobs insert and the result. A claimed trigger's job ($14) is
-// written enqueued as of now ($15), for the process that accepted it.
+// written enqueued as of now ($15) and started, for the process that
+// accepted it, and comes back with its ID and the trigger's source (its
+// connector's kind and mapping, and that mapping's newest version), so
+// the run reads neither.
 var acceptTriggersSQL = `WITH t AS (
 		INSERT INTO triggers (` + triggerColumns + `)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::json[],
 			$9::timestamptz[], $10::timestamptz[], $11::text[], $12::json[], $13::timestamptz[])
 		ON CONFLICT (connector_id, dedupe_key) DO NOTHING
-		RETURNING id, workspace_id, received_at
+		RETURNING id, workspace_id, connector_id, received_at
 	), j AS (
-		INSERT INTO jobs (workspace_id, kind, key, state, created_at, enqueued_at)
+		INSERT INTO jobs (workspace_id, kind, key, state, attempts, created_at, enqueued_at)
 		SELECT t.workspace_id, '` + core.JobKindTriggerApply + `', t.id,
 			CASE WHEN c.claim THEN '` + string(core.JobEnqueued) + `' ELSE '` + string(core.JobPending) + `' END,
+			CASE WHEN c.claim THEN 1 ELSE 0 END,
 			t.received_at, CASE WHEN c.claim THEN $15::timestamptz END
 		FROM t JOIN unnest($1::text[], $14::bool[]) AS c (id, claim) ON c.id = t.id
 		ON CONFLICT (kind, key) DO NOTHING
+		RETURNING id, key, state
 	)
-	SELECT id FROM t`
+	SELECT t.id, j.id, coalesce(cn.kind, ''), coalesce(cn.mapping, ''),
+		coalesce((SELECT max(m.version) FROM mappings m WHERE m.workspace_id = t.workspace_id AND m.name = cn.mapping), 0)
+	FROM t
+	LEFT JOIN j ON j.key = t.id AND j.state = '` + string(core.JobEnqueued) + `'
+	LEFT JOIN connectors cn ON j.id IS NOT NULL AND cn.workspace_id = t.workspace_id AND cn.id = t.connector_id`
 
 // AcceptTriggers stores the triggers that are new and one trigger.apply
 // job for each, all or nothing. Concurrent calls share transactions
@@ -197,9 +206,9 @@ var acceptTriggersSQL = `WITH t AS (
 // serves many webhooks; a call whose triggers fail is retried alone, so it
 // fails alone, and a call returns once the transaction holding its
 // triggers has committed.
-func (s *Store) AcceptTriggers(ctx context.Context, triggers []core.Trigger) ([]bool, error) {
+func (s *Store) AcceptTriggers(ctx context.Context, triggers []core.Trigger) ([]core.Accepted, error) {
 	if len(triggers) == 0 {
-		return []bool{}, nil
+		return []core.Accepted{}, nil
 	}
 	if s.accept == nil {
 		return s.acceptTriggers(ctx, triggers)
@@ -207,19 +216,28 @@ func (s *Store) AcceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 	return s.accept.Do(ctx, triggers)
 }
 
+// acceptedRow is a row of acceptTriggersSQL: a new trigger, with the ID
+// and source of a claimed one.
+type acceptedRow struct {
+	job     *int64
+	src     core.TriggerSource
+	trigger core.Trigger
+}
+
 // acceptTriggers stores a batch in one statement (acceptTriggersSQL).
 // Duplicates within the batch are settled here, the first standing, so
 // the statement never meets its own rows.
-func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]bool, error) {
-	dup := sqlstore.DedupeTriggers(triggers)
+func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]core.Accepted, error) {
+	out := make([]core.Accepted, len(triggers))
 	n := 0
-	for _, d := range dup {
+	for i, d := range sqlstore.DedupeTriggers(triggers) {
+		out[i].Duplicate = d
 		if !d {
 			n++
 		}
 	}
 	if n == 0 {
-		return dup, nil
+		return out, nil
 	}
 	now := time.Now()
 	ids, workspaces, connectors, topics, dedupes, sources, statuses := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n),
@@ -228,11 +246,13 @@ func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 	occurred := make([]*time.Time, 0, n)
 	claims := make([]bool, 0, n)
 	received, updated := make([]time.Time, 0, n), make([]time.Time, 0, n)
+	stored := make(map[string]*acceptedRow, n)
 	for i, t := range triggers {
-		if dup[i] {
+		if out[i].Duplicate {
 			continue
 		}
 		t = sqlstore.NormTrigger(t, now)
+		stored[t.ID] = &acceptedRow{trigger: t}
 		h, err := sqlstore.EncodeHeaders(t.Headers)
 		if err != nil {
 			return nil, err
@@ -249,23 +269,38 @@ func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 	if err != nil {
 		return nil, acceptError(err)
 	}
-	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	isNew := make(map[string]bool, n)
+	var id, kind string
+	var job *int64
+	var src core.TriggerSource
+	_, err = pgx.ForEachRow(rows, []any{&id, &job, &kind, &src.Mapping, &src.MappingVersion}, func() error {
+		isNew[id] = true
+		if r := stored[id]; r != nil && job != nil {
+			src.ConnectorKind = core.ConnectorKind(kind)
+			r.job, r.src = job, src
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, acceptError(err)
 	}
-	if len(inserted) == n {
-		return dup, nil // all new: the common case
-	}
-	isNew := make(map[string]bool, len(inserted))
-	for _, id := range inserted {
-		isNew[id] = true
-	}
 	for i, t := range triggers {
-		if !dup[i] && !isNew[t.ID] {
-			dup[i] = true
+		switch {
+		case out[i].Duplicate:
+		case !isNew[t.ID]:
+			out[i].Duplicate = true
+		case t.Claim:
+			r := stored[t.ID]
+			if r.job == nil {
+				continue // the statement claimed no job (a trigger.apply job of its ID existed)
+			}
+			j := sqlstore.TriggerJob(r.trigger)
+			j.ID = *r.job
+			out[i].Job = j
+			out[i].Loaded = &core.LoadedTrigger{Trigger: r.trigger, Source: r.src}
 		}
 	}
-	return dup, nil
+	return out, nil
 }
 
 func acceptError(err error) error {

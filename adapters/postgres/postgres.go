@@ -93,7 +93,7 @@ type Store struct {
 	jobs *pgxpool.Pool
 	// accept merges concurrent AcceptTriggers calls into shared
 	// transactions.
-	accept *sqlstore.Batcher[core.Trigger, bool]
+	accept *sqlstore.Batcher[core.Trigger, core.Accepted]
 }
 
 var (
@@ -152,7 +152,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("opening postgres pool: %w", err)
 	}
 	s := &Store{pool: pool, jobs: jobs}
-	s.accept = &sqlstore.Batcher[core.Trigger, bool]{Flush: s.acceptTriggers, MaxFlushes: acceptFlushes}
+	s.accept = &sqlstore.Batcher[core.Trigger, core.Accepted]{Flush: s.acceptTriggers, MaxFlushes: acceptFlushes}
 	return s, nil
 }
 

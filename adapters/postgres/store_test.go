@@ -194,3 +194,38 @@ func TestUpdatePassFailuresEndTheirTransaction(t *testing.T) {
 		t.Errorf("%d events, want 2: %+v", len(evs), evs)
 	}
 }
+
+// PostgreSQL reads a claimed trigger's source in the accepting statement,
+// so its local run reads neither the trigger nor its connector back.
+func TestAcceptHandsAClaimedTriggerOverWithItsSource(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := open(t, pgtest.NewDatabase(t), postgres.Options{})
+	at := time.Now().UTC()
+	ws, _, err := core.NewService(s).CreateWorkspace(ctx, "w", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := core.Connector{ID: core.NewID(core.PrefixConnector), WorkspaceID: ws.ID, Name: "shop", Kind: core.ConnectorShopify,
+		Config: []byte(`{}`), SecretsSealed: []byte{1}, Mapping: "orders", CreatedAt: at, UpdatedAt: at}
+	if err := s.CreateConnector(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutMapping(ctx, ws.ID, "orders", "rules: []", at); err != nil {
+		t.Fatal(err)
+	}
+	tr := core.Trigger{ID: core.NewID(core.PrefixTrigger), WorkspaceID: ws.ID, ConnectorID: c.ID, Topic: "orders/paid", DedupeKey: "d1",
+		Payload: []byte(`{"id":1}`), ReceivedAt: at, Claim: true}
+	got, err := s.AcceptTriggers(ctx, []core.Trigger{tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := got[0].Loaded
+	if l == nil {
+		t.Fatal("a claimed trigger came back without its source")
+	}
+	want := core.TriggerSource{ConnectorKind: core.ConnectorShopify, Mapping: "orders", MappingVersion: 1}
+	if l.Source != want || l.Trigger.ID != tr.ID || string(l.Trigger.Payload) != `{"id":1}` || l.Trigger.Status != core.TriggerReceived {
+		t.Errorf("loaded = %+v, want the trigger as stored with source %+v", l, want)
+	}
+}

@@ -204,9 +204,9 @@ const insertTriggerSQL = `INSERT INTO triggers (` + triggerColumns + `) VALUES (
 // the single writer anyway, share its transactions (sqlstore.Batcher); a
 // call whose triggers fail is retried alone, so it fails alone, and a
 // call returns once the transaction holding its triggers has committed.
-func (s *Store) AcceptTriggers(ctx context.Context, triggers []core.Trigger) ([]bool, error) {
+func (s *Store) AcceptTriggers(ctx context.Context, triggers []core.Trigger) ([]core.Accepted, error) {
 	if len(triggers) == 0 {
-		return []bool{}, nil
+		return []core.Accepted{}, nil
 	}
 	if s.accept == nil {
 		return s.acceptTriggers(ctx, triggers)
@@ -216,9 +216,10 @@ func (s *Store) AcceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 
 // acceptTriggers stores a batch in one write transaction. Only the
 // (connector, dedupe key) constraint is skipped on conflict: any other
-// failure rolls the whole batch back.
-func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]bool, error) {
-	dup := make([]bool, len(triggers))
+// failure rolls the whole batch back. The source of a claimed trigger is
+// not read here, in the single writer: its run reads it.
+func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]core.Accepted, error) {
+	out := make([]core.Accepted, len(triggers))
 	now := time.Now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// A batch prepares its two statements once; a single trigger
@@ -258,12 +259,18 @@ func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 			if err != nil {
 				return fmt.Errorf("inserting trigger %s: %w", t.ID, err)
 			}
-			dup[i] = n == 0
-			if dup[i] {
+			out[i] = core.Accepted{Duplicate: n == 0}
+			if n == 0 {
 				continue
 			}
-			if _, err := insertJobID(ctx, insJob, sqlstore.TriggerJob(t), now); err != nil {
+			j := sqlstore.TriggerJob(t)
+			id, err := insertJobID(ctx, insJob, j, now)
+			if err != nil {
 				return err
+			}
+			if t.Claim && id != 0 {
+				j.ID = id
+				out[i].Job = j
 			}
 		}
 		return nil
@@ -271,7 +278,7 @@ func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 	if err != nil {
 		return nil, err
 	}
-	return dup, nil
+	return out, nil
 }
 
 // Trigger loads one trigger of the workspace.

@@ -39,7 +39,7 @@ type Store struct {
 	reader *sql.DB
 	// accept merges concurrent AcceptTriggers calls into shared
 	// transactions.
-	accept *sqlstore.Batcher[core.Trigger, bool]
+	accept *sqlstore.Batcher[core.Trigger, core.Accepted]
 	// group runs concurrent writes in shared transactions (group.go).
 	group *txGroup
 }
@@ -65,7 +65,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("opening sqlite database %s: %w", path, err)
 	}
 	s := &Store{writer: writer, reader: writer, group: startGroup(writer)}
-	s.accept = &sqlstore.Batcher[core.Trigger, bool]{Flush: s.acceptTriggers, MaxFlushes: 1}
+	s.accept = &sqlstore.Batcher[core.Trigger, core.Accepted]{Flush: s.acceptTriggers, MaxFlushes: 1}
 	if err := s.migrate(ctx); err != nil {
 		_ = s.Close()
 		return nil, err

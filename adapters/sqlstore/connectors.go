@@ -68,13 +68,14 @@ func DedupeTriggers(triggers []core.Trigger) []bool {
 }
 
 // TriggerJob is the trigger.apply job written with a new trigger:
-// enqueued when the trigger is claimed by the process accepting it.
+// enqueued and started when the trigger is claimed by the process
+// accepting it.
 func TriggerJob(t core.Trigger) core.Job {
-	state := core.JobPending
+	j := core.Job{WorkspaceID: t.WorkspaceID, Kind: core.JobKindTriggerApply, Key: t.ID, State: core.JobPending, CreatedAt: t.ReceivedAt}
 	if t.Claim {
-		state = core.JobEnqueued
+		j.State, j.Attempts = core.JobEnqueued, 1
 	}
-	return core.Job{WorkspaceID: t.WorkspaceID, Kind: core.JobKindTriggerApply, Key: t.ID, State: state, CreatedAt: t.ReceivedAt}
+	return j
 }
 
 // ReplayJob is the trigger.apply job a replay of trigger id writes: keyed

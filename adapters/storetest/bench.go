@@ -66,7 +66,7 @@ func BenchmarkAcceptTrigger(b *testing.B, s Store) {
 				b.Errorf("AcceptTriggers: %v", err)
 				return
 			}
-			if dup[0] {
+			if dup[0].Duplicate {
 				b.Errorf("trigger %s flagged as a duplicate", webhookID)
 				return
 			}

@@ -140,15 +140,44 @@ var chainCases = []testCase{
 	}},
 	{"Chain/ClaimedTriggersSkipTheRelay", func(t *testing.T, s Store) {
 		// The process accepting a webhook claims its trigger.apply job to
-		// run it at once (core.Local): written enqueued, not pending.
+		// run it at once (core.Local): written enqueued and started, not
+		// pending, and handed back with its ID.
 		ctx := t.Context()
 		ws := mustWorkspace(t, s)
 		c := mustConnector(t, s, ws.ID)
+		for range 2 {
+			_, err := s.PutMapping(ctx, ws.ID, c.Mapping, "rules: []", now())
+			must(t, "PutMapping", err)
+		}
 		at := now()
 		claimed, queued := newTrigger(c, "orders/paid", "wh-claimed", at), newTrigger(c, "orders/paid", "wh-queued", at)
 		claimed.Claim = true
-		if dup := accept(t, s, claimed, queued); dup[0] || dup[1] {
-			t.Fatalf("dup = %v, want both new", dup)
+		got := acceptAll(t, s, claimed, queued)
+		if got[0].Duplicate || got[1].Duplicate {
+			t.Fatalf("accepted = %+v, want both new", got)
+		}
+		if got[1].Job.ID != 0 || got[1].Loaded != nil {
+			t.Errorf("an unclaimed trigger came back with a job to run: %+v", got[1])
+		}
+		j := got[0].Job
+		if j.ID == 0 || j.Kind != core.JobKindTriggerApply || j.Key != claimed.ID || j.WorkspaceID != ws.ID || j.State != core.JobEnqueued || j.Attempts != 1 {
+			t.Errorf("claimed trigger's job = %+v, want its trigger.apply job, enqueued and started, with its ID", j)
+		}
+		if stored, err := s.Job(ctx, j.ID); err != nil || stored.Key != claimed.ID || stored.State != core.JobEnqueued || stored.Attempts != 1 {
+			t.Errorf("stored claimed job = %+v, %v; want it enqueued with one attempt", stored, err)
+		}
+		if _, err := s.StartChainedJob(ctx, core.JobKindTriggerApply, claimed.ID); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("StartChainedJob of a job written started: err = %v, want ErrNotFound", err)
+		}
+		// A store that read the source with the write hands over what the
+		// run would otherwise read.
+		if l := got[0].Loaded; l != nil {
+			tr, src, err := s.TriggerToApply(ctx, ws.ID, claimed.ID)
+			must(t, "TriggerToApply", err)
+			sameJSON(t, "loaded trigger", l.Trigger, tr)
+			if l.Source != src || src.MappingVersion != 2 || src.ConnectorKind != c.Kind {
+				t.Errorf("loaded source = %+v, want %+v (the connector's kind, mapping version 2)", l.Source, src)
+			}
 		}
 		pending := allPendingJobs(t, s)
 		if _, ok := jobByKey(pending, core.JobKindTriggerApply, claimed.ID); ok {
@@ -167,19 +196,11 @@ var chainCases = []testCase{
 		if _, ok := jobByKey(stale, core.JobKindTriggerApply, claimed.ID); !ok {
 			t.Error("a claimed trigger job nobody ran is never re-driven by the sweeper")
 		}
-		j, err := s.StartChainedJob(ctx, core.JobKindTriggerApply, claimed.ID)
-		must(t, "StartChainedJob", err)
-		if j.Attempts != 1 || j.WorkspaceID != ws.ID {
-			t.Errorf("started claimed trigger job = %+v, want one attempt in %s", j, ws.ID)
-		}
 		// A claimed redelivery is a duplicate: no second job to run.
 		again := newTrigger(c, "orders/paid", "wh-queued", at)
 		again.Claim = true
-		if dup := accept(t, s, again); !dup[0] {
-			t.Fatal("a redelivery was not a duplicate")
-		}
-		if _, err := s.StartChainedJob(ctx, core.JobKindTriggerApply, again.ID); !errors.Is(err, core.ErrNotFound) {
-			t.Errorf("StartChainedJob of a duplicate's trigger: err = %v, want ErrNotFound", err)
+		if dup := acceptAll(t, s, again); !dup[0].Duplicate || dup[0].Job.ID != 0 || dup[0].Loaded != nil {
+			t.Fatalf("a claimed redelivery = %+v, want a duplicate with nothing to run", dup[0])
 		}
 	}},
 	{"Chain/RequeueHandsBackToTheRelay", func(t *testing.T, s Store) {

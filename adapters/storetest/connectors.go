@@ -117,12 +117,23 @@ func sameTrigger(t *testing.T, what string, got, want core.Trigger) {
 
 func accept(t *testing.T, s Store, triggers ...core.Trigger) []bool {
 	t.Helper()
-	dup, err := s.AcceptTriggers(t.Context(), triggers)
-	must(t, "AcceptTriggers", err)
-	if len(dup) != len(triggers) {
-		t.Fatalf("AcceptTriggers: %d dup flags for %d triggers", len(dup), len(triggers))
+	got := acceptAll(t, s, triggers...)
+	dup := make([]bool, len(got))
+	for i, a := range got {
+		dup[i] = a.Duplicate
 	}
 	return dup
+}
+
+// acceptAll is AcceptTriggers, checking it says what became of each.
+func acceptAll(t *testing.T, s Store, triggers ...core.Trigger) []core.Accepted {
+	t.Helper()
+	got, err := s.AcceptTriggers(t.Context(), triggers)
+	must(t, "AcceptTriggers", err)
+	if len(got) != len(triggers) {
+		t.Fatalf("AcceptTriggers: %d results for %d triggers", len(got), len(triggers))
+	}
+	return got
 }
 
 // triggerJobs are the pending trigger.apply jobs.
@@ -482,7 +493,7 @@ var connectorCases = []testCase{
 				d, err := s.AcceptTriggers(ctx, []core.Trigger{tr})
 				errs[i] = err
 				if err == nil {
-					dups[i] = d[0]
+					dups[i] = d[0].Duplicate
 				}
 			})
 		}
