@@ -359,9 +359,18 @@ func (s *summary) shopifyRows() []row {
 		se := rep.Series[best]
 		label := fmt.Sprintf("%s (%s, C=%d)", fig, mode, se.Concurrency)
 		rate := measured(label, se.PerSec, "accepted/s", len(se.Runs), name, rep.Started)
-		rate.judge(targetShopify, within)
 		p99 := measured(fmt.Sprintf("Shopify webhooks p99 (%s, C=%d)", mode, se.Concurrency), se.P99ms, "ms", len(se.Runs), name, rep.Started)
-		p99.judge(targetShopifyP99, se.Errors == 0)
+		if mode == "serve" {
+			// The target is the intake's. serve maps each delivery it
+			// accepts (a pass written, its events dispatched) at once on
+			// the same cores, so its rate is the whole pipeline's.
+			rate.setTarget(targetShopify)
+			p99.setTarget(targetShopifyP99)
+			rate.note("not judged: serve also maps every delivery it accepts, on the same cores (the intake is judged on api)")
+		} else {
+			rate.judge(targetShopify, within)
+			p99.judge(targetShopifyP99, se.Errors == 0)
+		}
 		if !within {
 			rate.note("no concurrency within p99 < 50 ms without errors; fastest shown")
 		}
