@@ -68,9 +68,9 @@ type chainRef struct {
 	// ev is the event of a chained dispatch job, as written: its run
 	// need not read it back.
 	ev *Event
-	// job, when set, is the job as written, started (its first attempt
-	// counted); its ID is 0 until the store reports the insert. Without
-	// it the job was claimed by kind and key, not started.
+	// job, when set, is the job as written; its ID is 0 until the store
+	// reports the insert (JobInserted), and a job with an ID was written
+	// started. Without an ID the job is started by kind and key.
 	job *Job
 	// trigger is the trigger a local trigger.apply job was accepted with.
 	trigger *LoadedTrigger
@@ -114,10 +114,11 @@ func (c *chain) at(i int) (chainRef, bool) {
 }
 
 // DispatchJob is the dispatch job a store writes with ev: claimed for the
-// running worker (state enqueued, one attempt) when ctx is a chaining job
-// run with room left, pending for the relay otherwise. The store writes
-// it in the event's transaction and reports the ID of a claimed one with
-// JobInserted; a rollback leaves nothing to run.
+// running worker (state enqueued, its first attempt counted) when ctx is
+// a chaining job run with room left, pending for the relay otherwise. The
+// store writes it in the event's transaction and reports the ID of a
+// claimed one with JobInserted, or, if it may not (see there), writes it
+// with no attempt; a rollback leaves nothing to run.
 func DispatchJob(ctx context.Context, ev Event) Job {
 	j := DispatchJobFor(ev)
 	if c, ok := ctx.Value(chainCtxKey{}).(*chain); ok && c.take() {
@@ -130,8 +131,14 @@ func DispatchJob(ctx context.Context, ev Event) Job {
 
 // JobInserted tells the chaining run of ctx, if any, the ID a claimed
 // job it asked for (DispatchJob) was inserted with: the store calls it
-// for each such job it inserts. A claimed job whose insert was skipped (a
-// job of its kind and key existed) is not reported, and not run.
+// for each such job it inserts, and the run then starts the job with no
+// write. Only a store that never gives a rolled-back insert's ID to
+// another job may report one (a PostgreSQL sequence; not SQLite, whose
+// rowids are reused after a rollback): an ID from a write that rolled
+// back then names no job, and its completion ends the run. A job not
+// reported (or whose insert was skipped: a job of its kind and key
+// existed) is written unstarted and started by its kind and key
+// (StartChainedJob), which finds it only if its write committed.
 func JobInserted(ctx context.Context, kind, key string, id int64) {
 	if c, ok := ctx.Value(chainCtxKey{}).(*chain); ok {
 		c.inserted(kind, key, id)

@@ -235,6 +235,39 @@ func TestChainEndsQuietlyAtAClaimedJobWhoseWriteRolledBack(t *testing.T) {
 	}
 }
 
+func TestChainNeverRunsAnotherJobUnderARolledBackClaim(t *testing.T) {
+	e := newChainEnv(t)
+	var other string
+	// The edit's pass change inserts its claimed dispatch job, then fails
+	// (its second event repeats the first's ID) and rolls back; the edit
+	// goes on and writes another job, which SQLite gives the rolled-back
+	// job's rowid.
+	e.runner.Handle("edit", core.JobHandlerFunc(func(ctx context.Context, j core.Job) ([]core.Job, error) {
+		e.note(j)
+		_, err := e.store.UpdatePass(ctx, e.ws, e.pass.ID, func(p *core.Pass) ([]core.Event, error) {
+			p.Data = map[string]any{"points": 9.0}
+			p.Version++
+			ev := core.NewEvent(core.EventUpdated, p, time.Now())
+			return []core.Event{ev, ev}, nil
+		})
+		if err == nil {
+			t.Error("a pass change with two events of one ID was stored")
+		}
+		other = core.NewID("other")
+		_, err = e.store.CreateJobs(ctx, []core.Job{{WorkspaceID: e.ws, Kind: "webhook", Key: other}})
+		return nil, err
+	}))
+	if err := e.runner.Run(t.Context(), e.editJob(t)); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if fmt.Sprint(e.ran) != "[edit]" {
+		t.Errorf("ran %v, want only the edit", e.ran)
+	}
+	if j, ok := e.pending(t)["webhook"]; !ok || j.Key != other {
+		t.Errorf("the other job is not pending any more (a chain took it for its rolled-back claim): %v", e.pending(t))
+	}
+}
+
 func TestChainIsBounded(t *testing.T) {
 	e := newChainEnv(t)
 	e.fanout = nil

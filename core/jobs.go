@@ -250,10 +250,7 @@ func (r *JobRunner) runChained(ctx context.Context, c *chain) {
 		}
 		var j Job
 		var err error
-		if ref.job != nil {
-			if ref.job.ID == 0 {
-				continue // not inserted: a job of its kind and key existed
-			}
+		if ref.job != nil && ref.job.ID != 0 {
 			j = *ref.job
 		} else {
 			if j, err = r.chain.StartChainedJob(ctx, ref.kind, ref.key); err != nil {

@@ -90,11 +90,11 @@ var chainCases = []testCase{
 			t.Errorf("pending child = %+v, %v; want pending with no attempt", queued, err)
 		}
 	}},
-	{"Chain/AnEventsClaimedDispatchRunsWithNoStart", func(t *testing.T, s Store) {
+	{"Chain/AnEventsClaimedDispatchRunsInTheSameRun", func(t *testing.T, s Store) {
 		// A pass change made in a chaining run writes its event's
-		// dispatch job claimed and started, and reports the job's ID
-		// (core.JobInserted): the run then dispatches it and leaves
-		// nothing to the relay or the sweeper.
+		// dispatch job claimed (and, a store that may, reports its ID:
+		// core.JobInserted): the run then dispatches it, on its first
+		// attempt, and leaves nothing to the relay or the sweeper.
 		ctx := t.Context()
 		ws := mustWorkspace(t, s)
 		tpl := mustTemplate(t, s, ws.ID)
