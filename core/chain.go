@@ -16,7 +16,8 @@ import (
 // A chained job is written 'enqueued' — claimed by the worker — in the
 // same transaction as its cause, so the relay leaves it alone, and with
 // its first attempt counted, so running it takes no write to start it:
-// the store reports the ID it inserted it with (JobInserted), and the
+// the store reports the ID it inserted it with (JobInserted, where the
+// store may; otherwise the worker starts it by kind and key), and the
 // worker runs it after its cause's handler returns. If that transaction
 // rolled back after all, the job's completion finds no job and the run
 // ends there (a dispatch writes nothing before its completion). If the
