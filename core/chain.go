@@ -65,14 +65,13 @@ func closed(ch <-chan struct{}) bool {
 }
 
 type chainRef struct {
-	kind, key string
+	// job is the job as written. With an ID (from the insert, or reported
+	// by the store: JobInserted) it was written started; without, it is
+	// started by its kind and key (StartChainedJob).
+	job Job
 	// ev is the event of a chained dispatch job, as written: its run
 	// need not read it back.
 	ev *Event
-	// job, when set, is the job as written; its ID is 0 until the store
-	// reports the insert (JobInserted), and a job with an ID was written
-	// started. Without an ID the job is started by kind and key.
-	job *Job
 	// trigger is the trigger a local trigger.apply job was accepted with.
 	trigger *LoadedTrigger
 }
@@ -94,13 +93,13 @@ func (c *chain) add(refs ...chainRef) {
 	c.mu.Unlock()
 }
 
-// inserted sets the ID of the written job of kind and key.
+// inserted records the ID of the job of kind and key, written started.
 func (c *chain) inserted(kind, key string, id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range c.refs {
-		if j := c.refs[i].job; j != nil && j.Kind == kind && j.Key == key {
-			j.ID = id
+		if j := &c.refs[i].job; j.Kind == kind && j.Key == key {
+			j.ID, j.Attempts = id, 1
 		}
 	}
 }
@@ -115,31 +114,29 @@ func (c *chain) at(i int) (chainRef, bool) {
 }
 
 // DispatchJob is the dispatch job a store writes with ev: claimed for the
-// running worker (state enqueued, its first attempt counted) when ctx is
-// a chaining job run with room left, pending for the relay otherwise. The
-// store writes it in the event's transaction and reports the ID of a
-// claimed one with JobInserted, or, if it may not (see there), writes it
-// with no attempt; a rollback leaves nothing to run.
+// running worker (state enqueued) when ctx is a chaining job run with
+// room left, pending for the relay otherwise. The store writes it in the
+// event's transaction; a store that reports a claimed one's ID with
+// JobInserted (see there) writes it started (one attempt). A rollback
+// leaves nothing to run.
 func DispatchJob(ctx context.Context, ev Event) Job {
 	j := DispatchJobFor(ev)
 	if c, ok := ctx.Value(chainCtxKey{}).(*chain); ok && c.take() {
-		j.State, j.Attempts = JobEnqueued, 1
-		written := j
-		c.add(chainRef{kind: j.Kind, key: j.Key, ev: &ev, job: &written})
+		j.State = JobEnqueued
+		c.add(chainRef{job: j, ev: &ev})
 	}
 	return j
 }
 
 // JobInserted tells the chaining run of ctx, if any, the ID a claimed
-// job it asked for (DispatchJob) was inserted with: the store calls it
-// for each such job it inserts, and the run then starts the job with no
-// write. Only a store that never gives a rolled-back insert's ID to
-// another job may report one (a PostgreSQL sequence; not SQLite, whose
-// rowids are reused after a rollback): an ID from a write that rolled
-// back then names no job, and its completion ends the run. A job not
-// reported (or whose insert was skipped: a job of its kind and key
-// existed) is written unstarted and started by its kind and key
-// (StartChainedJob), which finds it only if its write committed.
+// job it asked for (DispatchJob) was inserted with, started: the run then
+// takes no write to start it. Only a store that never gives a rolled-back
+// insert's ID to another job may report one (a PostgreSQL sequence; not
+// SQLite, whose rowids are reused after a rollback): an ID from a write
+// that rolled back then names no job, and its completion ends the run. A
+// job not reported (or whose insert was skipped: a job of its kind and
+// key existed) is started by its kind and key (StartChainedJob), which
+// finds it only if its write committed.
 func JobInserted(ctx context.Context, kind, key string, id int64) {
 	if c, ok := ctx.Value(chainCtxKey{}).(*chain); ok {
 		c.inserted(kind, key, id)
@@ -228,10 +225,7 @@ func (l *Local) Release() {
 // one without is started by its kind and key first. t, if not nil, is the
 // trigger j applies, as accepted.
 func (l *Local) Run(j Job, t *LoadedTrigger) {
-	ref := chainRef{kind: j.Kind, key: j.Key, trigger: t}
-	if j.ID != 0 {
-		ref.job = &j
-	}
+	ref := chainRef{job: j, trigger: t}
 	go func() {
 		defer l.Release()
 		c := &chain{room: MaxChained, halt: l.halt}

@@ -219,8 +219,7 @@ func (r *JobRunner) finish(ctx context.Context, j Job, c *chain) error {
 	}
 	for i := range children {
 		if c != nil && children[i].State == JobEnqueued && children[i].ID != 0 {
-			written := children[i]
-			c.add(chainRef{kind: written.Kind, key: written.Key, job: &written})
+			c.add(chainRef{job: children[i]})
 		}
 	}
 	if len(children) > claimed && r.OnChildren != nil {
@@ -250,10 +249,10 @@ func (r *JobRunner) runChained(ctx context.Context, c *chain) {
 		}
 		var j Job
 		var err error
-		if ref.job != nil && ref.job.ID != 0 {
-			j = *ref.job
+		if ref.job.ID != 0 {
+			j = ref.job
 		} else {
-			if j, err = r.chain.StartChainedJob(ctx, ref.kind, ref.key); err != nil {
+			if j, err = r.chain.StartChainedJob(ctx, ref.job.Kind, ref.job.Key); err != nil {
 				// Not there (rolled back, re-driven), or the store
 				// failed: a job left enqueued is the sweeper's.
 				continue

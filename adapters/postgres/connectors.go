@@ -216,14 +216,6 @@ func (s *Store) AcceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 	return s.accept.Do(ctx, triggers)
 }
 
-// acceptedRow is a row of acceptTriggersSQL: a new trigger, with the ID
-// and source of a claimed one.
-type acceptedRow struct {
-	job     *int64
-	src     core.TriggerSource
-	trigger core.Trigger
-}
-
 // acceptTriggers stores a batch in one statement (acceptTriggersSQL).
 // Duplicates within the batch are settled here, the first standing, so
 // the statement never meets its own rows.
@@ -246,13 +238,14 @@ func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 	occurred := make([]*time.Time, 0, n)
 	claims := make([]bool, 0, n)
 	received, updated := make([]time.Time, 0, n), make([]time.Time, 0, n)
-	stored := make(map[string]*acceptedRow, n)
+	stored := make([]core.Trigger, len(triggers)) // as written
+	index := make(map[string]int, n)              // a new trigger's place in triggers
 	for i, t := range triggers {
 		if out[i].Duplicate {
 			continue
 		}
 		t = sqlstore.NormTrigger(t, now)
-		stored[t.ID] = &acceptedRow{trigger: t}
+		stored[i], index[t.ID] = t, i
 		h, err := sqlstore.EncodeHeaders(t.Headers)
 		if err != nil {
 			return nil, err
@@ -269,36 +262,27 @@ func (s *Store) acceptTriggers(ctx context.Context, triggers []core.Trigger) ([]
 	if err != nil {
 		return nil, acceptError(err)
 	}
-	isNew := make(map[string]bool, n)
+	inserted := make([]bool, len(triggers))
 	var id, kind string
 	var job *int64
 	var src core.TriggerSource
 	_, err = pgx.ForEachRow(rows, []any{&id, &job, &kind, &src.Mapping, &src.MappingVersion}, func() error {
-		isNew[id] = true
-		if r := stored[id]; r != nil && job != nil {
+		i := index[id]
+		inserted[i] = true
+		if job != nil { // claimed: the run needs neither the job nor the trigger read back
 			src.ConnectorKind = core.ConnectorKind(kind)
-			r.job, r.src = job, src
+			out[i].Job = sqlstore.TriggerJob(stored[i])
+			out[i].Job.ID = *job
+			out[i].Loaded = &core.LoadedTrigger{Trigger: stored[i], Source: src}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, acceptError(err)
 	}
-	for i, t := range triggers {
-		switch {
-		case out[i].Duplicate:
-		case !isNew[t.ID]:
-			out[i].Duplicate = true
-		case t.Claim:
-			r := stored[t.ID]
-			if r.job == nil {
-				continue // the statement claimed no job (a trigger.apply job of its ID existed)
-			}
-			j := sqlstore.TriggerJob(r.trigger)
-			j.ID = *r.job
-			out[i].Job = j
-			out[i].Loaded = &core.LoadedTrigger{Trigger: r.trigger, Source: r.src}
-		}
+	for i := range out {
+		// Skipped by the statement: a concurrent delivery stored it first.
+		out[i].Duplicate = out[i].Duplicate || !inserted[i]
 	}
 	return out, nil
 }

@@ -136,12 +136,18 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, 
 		setChildIDs(children, kinds, keys, ids)
 	}
 	if n == 0 {
-		if _, err := jobIn(ctx, s.jobs, id); err != nil {
-			return err
-		}
-		return fmt.Errorf("job %d: %w", id, core.ErrJobDone)
+		return s.notCompleted(ctx, id)
 	}
 	return nil
+}
+
+// notCompleted says why a completion of job id changed nothing: it is
+// missing (ErrNotFound) or finished already (ErrJobDone).
+func (s *Store) notCompleted(ctx context.Context, id int64) error {
+	if _, err := jobIn(ctx, s.jobs, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("job %d: %w", id, core.ErrJobDone)
 }
 
 // setChildIDs sets the ID of each child the insert returned (by kind and

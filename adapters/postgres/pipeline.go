@@ -18,11 +18,16 @@ import (
 // what its failure means. The server runs them in order and stops at the
 // first that fails.
 type writes struct {
-	b    pgx.Batch
-	fail []func(error) error
-	// row, where set, reads the statement's one row (pgx.ErrNoRows when
+	b     pgx.Batch
+	stmts []write
+}
+
+// write is what a queued statement's outcome means.
+type write struct {
+	fail func(error) error
+	// read, where set, reads the statement's one row (pgx.ErrNoRows when
 	// it returned none) instead of its command tag.
-	row []func(pgx.Row) error
+	read func(pgx.Row) error
 }
 
 func (w *writes) add(fail func(error) error, sql string, args ...any) {
@@ -32,8 +37,7 @@ func (w *writes) add(fail func(error) error, sql string, args ...any) {
 // addRow queues a statement whose row read reads.
 func (w *writes) addRow(fail func(error) error, read func(pgx.Row) error, sql string, args ...any) {
 	w.b.Queue(sql, args...)
-	w.fail = append(w.fail, fail)
-	w.row = append(w.row, read)
+	w.stmts = append(w.stmts, write{fail: fail, read: read})
 }
 
 // batchSender is a transaction or a connection.
@@ -44,21 +48,21 @@ type batchSender interface {
 // send runs the writes and returns the last one's command tag.
 func (w *writes) send(ctx context.Context, to batchSender) (pgconn.CommandTag, error) {
 	var tag pgconn.CommandTag
-	if len(w.fail) == 0 {
+	if len(w.stmts) == 0 {
 		return tag, nil
 	}
 	br := to.SendBatch(ctx, &w.b)
-	for i, fail := range w.fail {
+	for _, st := range w.stmts {
 		var err error
-		if read := w.row[i]; read != nil {
+		if st.read != nil {
 			tag = pgconn.CommandTag{}
-			err = read(br.QueryRow())
+			err = st.read(br.QueryRow())
 		} else {
 			tag, err = br.Exec()
 		}
 		if err != nil {
 			_ = br.Close()
-			return tag, fail(err)
+			return tag, st.fail(err)
 		}
 	}
 	return tag, br.Close()
@@ -82,8 +86,12 @@ func queueEvents(ctx context.Context, w *writes, events []core.Event) error {
 		j := core.DispatchJob(ctx, ev)
 		// A single-row VALUES insert: on the main pool statements may be
 		// planned per execution, and an unnest insert costs more to plan.
-		// A claimed job is enqueued as of its event, started, and its ID
-		// goes to the chain that runs it.
+		// A claimed job is enqueued as of its event and started, and its
+		// ID goes to the chain that runs it (a sequence never hands a
+		// rolled-back insert's ID out again).
+		if j.State == core.JobEnqueued {
+			j.Attempts = 1
+		}
 		w.addRow(func(err error) error { return fmt.Errorf("inserting %s job %s: %w", j.Kind, j.Key, err) }, func(row pgx.Row) error {
 			var id int64
 			err := row.Scan(&id)
@@ -140,7 +148,7 @@ func lockedChange(ctx context.Context, pool *pgxpool.Pool, scan func(pgx.Row) er
 		rollback(ctx, conn)
 		return err
 	}
-	if len(w.fail) == 0 {
+	if len(w.stmts) == 0 {
 		rollback(ctx, conn)
 		return nil
 	}

@@ -131,10 +131,7 @@ func (s *Store) FinishPushJob(ctx context.Context, logs []core.PushLog, jobID in
 		n = tag.RowsAffected()
 	}
 	if n == 0 {
-		if _, err := jobIn(ctx, s.jobs, jobID); err != nil {
-			return err
-		}
-		return fmt.Errorf("job %d: %w", jobID, core.ErrJobDone)
+		return s.notCompleted(ctx, jobID)
 	}
 	return nil
 }

@@ -382,19 +382,10 @@ func (s *Store) RecordTriggerOutcome(ctx context.Context, workspaceID, id string
 // recorded stays.
 func (s *Store) FinishTrigger(ctx context.Context, workspaceID, id string, status core.TriggerStatus, outcome json.RawMessage, at time.Time, jobID int64) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'done', done_at = ? WHERE id = ? AND state NOT IN ('done', 'failed')`, micros(at), jobID)
-		if err != nil {
-			return fmt.Errorf("completing job %d: %w", jobID, err)
+		if err := completeJobIn(ctx, tx, jobID, at); err != nil {
+			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("completing job %d: %w", jobID, err)
-		} else if n == 0 {
-			if _, err := jobIn(ctx, tx, jobID); err != nil {
-				return err
-			}
-			return fmt.Errorf("job %d: %w", jobID, core.ErrJobDone)
-		}
-		res, err = tx.ExecContext(ctx, `UPDATE triggers SET status = ?, outcome = ?, updated_at = ? WHERE workspace_id = ? AND id = ?`,
+		res, err := tx.ExecContext(ctx, `UPDATE triggers SET status = ?, outcome = ?, updated_at = ? WHERE workspace_id = ? AND id = ?`,
 			string(status), nullText(outcome), micros(at), workspaceID, id)
 		if checkViolation(err) {
 			return core.Invalid("outcome", "is not JSON")

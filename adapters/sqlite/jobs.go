@@ -248,8 +248,7 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, children []core.Job, 
 // completeJobIn marks job id done in tx: ErrJobDone when it is done or
 // failed already, ErrNotFound when there is none.
 func completeJobIn(ctx context.Context, tx *sql.Tx, id int64, at time.Time) error {
-	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, done_at = ? WHERE id = ? AND state NOT IN (?, ?)`,
-		string(core.JobDone), micros(at), id, string(core.JobDone), string(core.JobFailed))
+	res, err := tx.ExecContext(ctx, completeJobSQL, string(core.JobDone), micros(at), id, string(core.JobDone), string(core.JobFailed))
 	if err != nil {
 		return fmt.Errorf("completing job %d: %w", id, err)
 	}

@@ -105,13 +105,10 @@ func insertEvents(ctx context.Context, tx *sql.Tx, events []core.Event) error {
 			ev.ID, ev.WorkspaceID, ev.Data.PassID, string(ev.Type), micros(ev.OccurredAt), string(data)); err != nil {
 			return fmt.Errorf("inserting event %s: %w", ev.ID, err)
 		}
-		// A claimed job goes in unstarted and its ID is not reported
-		// (core.JobInserted): if this write rolls back, SQLite gives its
-		// rowid to the next job inserted, so the chain starts it by kind
-		// and key instead.
-		j := core.DispatchJob(ctx, ev)
-		j.Attempts = 0
-		if err := insertJob(ctx, tx, j, ev.OccurredAt); err != nil {
+		// A claimed job's ID is not reported (core.JobInserted): if this
+		// write rolls back, SQLite gives its rowid to the next job
+		// inserted, so the chain starts it by kind and key instead.
+		if err := insertJob(ctx, tx, core.DispatchJob(ctx, ev), ev.OccurredAt); err != nil {
 			return err
 		}
 	}
